@@ -152,8 +152,8 @@ class _Builder:
         name = _unquote(str(token))
         if name not in self.sidecars:
             if self.base_dir is None:
-                raise self.error(token, f"external constants need a file, but this IR was "
-                                 f"not read from one", "parse the .ir file by path")
+                raise self.error(token, "external constants need a file, but this IR was "
+                                 "not read from one", "parse the .ir file by path")
             path = self.base_dir / name
             try:
                 self.sidecars[name] = path.read_bytes()

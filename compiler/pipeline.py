@@ -1,0 +1,157 @@
+"""Pipelines: parse ``-p 'pass-a,pass-b{opt=1}'`` and run passes with instrumentation.
+
+After every pass the verifier runs (unless ``verify=False``). Instrumentation mirrors
+``mlir-opt``: print the IR after every pass or after each pass that changed it, dump
+numbered ``.ir`` files into a directory, time the passes, collect statistics. When a pass
+fails (raises, or leaves IR the verifier rejects), a reproducer ``.ir`` is written whose
+first line is the pipeline that fails on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from compiler.diagnostics import EdgeirError
+from compiler.fileio import write_ir
+from compiler.ir import Graph
+from compiler.passbase import Pass
+from compiler.text.printer import print_graph
+from compiler.verify import verify
+
+_ITEM = re.compile(r"\s*([a-z][a-z0-9-]*)\s*(\{([^{}]*)\})?\s*(,|$)")
+
+
+def registry() -> dict[str, type[Pass]]:
+    from passes import PASSES
+
+    return PASSES
+
+
+def parse_pipeline(text: str) -> list[Pass]:
+    """Pass instances for a pipeline string; usage errors name the bad part."""
+    passes: list[Pass] = []
+    pos = 0
+    text = text.strip()
+    if not text:
+        return passes
+    known = registry()
+    while pos < len(text):
+        m = _ITEM.match(text, pos)
+        if m is None or m.end() == pos:
+            raise EdgeirError(f"cannot parse pipeline at character {pos + 1}: {text[pos:]!r}",
+                              "-p", "write passes as 'pass-a,pass-b{option=value}'", "usage")
+        name, options = m.group(1), m.group(3)
+        cls = known.get(name)
+        if cls is None:
+            raise EdgeirError(f"unknown pass '{name}'", "-p",
+                              f"available passes: {', '.join(sorted(known))}", "usage")
+        passes.append(_instantiate(cls, options or ""))
+        pos = m.end()
+        if m.group(4) == "," and pos >= len(text):
+            raise EdgeirError("pipeline ends with ','", "-p", "remove the trailing comma", "usage")
+    return passes
+
+
+def _instantiate(cls: type[Pass], options: str) -> Pass:
+    fields = {f.name.replace("_", "-"): f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for item in filter(None, (o.strip() for o in options.split(","))):
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        f = fields.get(key)
+        if f is None or not sep:
+            listed = ", ".join(f"{k} ({fld.type})" for k, fld in fields.items()) or "none"
+            what = f"unknown option '{key}'" if f is None else f"option '{key}' needs a value"
+            raise EdgeirError(f"{what} for pass '{cls.name}'", "-p",
+                              f"its options are: {listed}", "usage")
+        kwargs[f.name] = _convert(cls.name, key, str(f.type), raw.strip())
+    return cls(**kwargs)
+
+
+def _convert(pass_name: str, key: str, type_name: str, raw: str) -> object:
+    try:
+        if type_name == "bool":
+            if raw not in ("true", "false", "1", "0"):
+                raise ValueError
+            return raw in ("true", "1")
+        if type_name == "int":
+            return int(raw)
+        if type_name == "float":
+            return float(raw)
+        return raw
+    except ValueError:
+        raise EdgeirError(f"option '{key}' of pass '{pass_name}' must be a {type_name}, "
+                          f"got {raw!r}", "-p", None, "usage") from None
+
+
+@dataclass
+class Instrumentation:
+    print_after_all: bool = False
+    print_after_change: bool = False
+    dump_dir: Path | None = None
+    time_passes: bool = False
+    verify: bool = True
+    reproducer: Path | None = Path("edgeir_reproducer.ir")
+    elide_bytes: int | None = 1024
+    out: TextIO = field(default_factory=lambda: sys.stderr)
+    timings: list[tuple[str, float]] = field(default_factory=list)
+    stats: list[tuple[str, dict[str, int]]] = field(default_factory=list)
+
+
+def run_pipeline(graph: Graph, passes: list[Pass], inst: Instrumentation | None = None) -> Graph:
+    """Run ``passes`` in order on ``graph`` (in place) and return it."""
+    inst = inst or Instrumentation()
+    if inst.dump_dir is not None:
+        _dump(graph, inst.dump_dir, 0, "input")
+    for index, p in enumerate(passes):
+        before = print_graph(graph) if inst.reproducer is not None else None
+        start = time.perf_counter()
+        try:
+            result = p.run(graph)
+            if inst.verify:
+                verify(graph)
+        except EdgeirError as err:
+            if err.kind in ("usage", "input", "unsupported", "output"):
+                raise  # the user's to fix: no reproducer needed
+            _reproduce(inst, before, passes[index:])
+            raise EdgeirError(f"pass '{p.name}' failed: {err.what}", err.where,
+                              _repro_hint(inst), "pass") from None
+        except Exception as err:  # a bug in the pass: keep what reproduces it
+            _reproduce(inst, before, passes[index:])
+            raise EdgeirError(f"pass '{p.name}' crashed: {type(err).__name__}: {err}", None,
+                              _repro_hint(inst), "pass") from err
+        inst.timings.append((p.name, time.perf_counter() - start))
+        inst.stats.append((p.name, dict(result.stats)))
+        if inst.print_after_all or (inst.print_after_change and result.changed):
+            inst.out.write(f"// -----// IR Dump After {p.spec()} //----- //\n")
+            inst.out.write(print_graph(graph, elide_bytes=inst.elide_bytes))
+        if inst.dump_dir is not None:
+            _dump(graph, inst.dump_dir, index + 1, p.name)
+    return graph
+
+
+def _dump(graph: Graph, directory: Path, index: int, name: str) -> None:
+    write_ir(graph, directory / f"{index:02d}-{name}.ir")
+
+
+def _reproduce(inst: Instrumentation, before: str | None, rest: list[Pass]) -> None:
+    if inst.reproducer is None or before is None:
+        return
+    pipeline = ",".join(p.spec() for p in rest)
+    text = f"// RUN: edgeir opt %s -p '{pipeline}'\n" + before
+    try:
+        inst.reproducer.write_text(text)
+    except OSError:
+        inst.reproducer = None
+
+
+def _repro_hint(inst: Instrumentation) -> str:
+    if inst.reproducer is None:
+        return "rerun with --debug for the traceback"
+    return f"reproducer written to {inst.reproducer}; rerun it with `edgeir opt {inst.reproducer}`"

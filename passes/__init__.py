@@ -1,0 +1,17 @@
+"""The pass registry: every pass by its pipeline name. One module per pass."""
+
+from __future__ import annotations
+
+from compiler.passbase import Pass
+from passes.canonicalize import Canonicalize
+from passes.fold_batchnorm import FoldBatchNorm
+from passes.fold_pad import FoldPad
+from passes.fuse_activation import FuseActivation
+from passes.to_nhwc import ToNHWC
+
+PASSES: dict[str, type[Pass]] = {
+    p.name: p for p in (Canonicalize, FoldBatchNorm, FuseActivation, FoldPad, ToNHWC)
+}
+
+# The standard float pipeline `edgeir opt` and `edgeir compile` run by default.
+STANDARD_PIPELINE = "canonicalize,fold-batchnorm,fuse-activation,fold-pad,to-nhwc"
