@@ -22,8 +22,10 @@ def write_files(files: dict[Path, bytes | str]) -> None:
             path = Path(path)
             data = content.encode() if isinstance(content, str) else content
             parent = path.parent if str(path.parent) else Path(".")
+            if not parent.is_dir():
+                raise EdgeirError(f"directory {parent} does not exist", str(path),
+                                  "create it first or choose another output path", "output")
             try:
-                parent.mkdir(parents=True, exist_ok=True)
                 fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
             except OSError as err:
                 raise EdgeirError(f"cannot write output: {err.strerror}", str(path),

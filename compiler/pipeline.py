@@ -86,7 +86,7 @@ def _convert(pass_name: str, key: str, type_name: str, raw: str) -> object:
             return float(raw)
         return raw
     except ValueError:
-        raise EdgeirError(f"option '{key}' of pass '{pass_name}' must be a {type_name}, "
+        raise EdgeirError(f"option '{key}' of pass '{pass_name}' must be {'an' if type_name[0] in 'aeiou' else 'a'} {type_name}, "
                           f"got {raw!r}", "-p", None, "usage") from None
 
 

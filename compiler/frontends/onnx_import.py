@@ -603,14 +603,15 @@ class _Importer:
             raise EdgeirError("sparse initializers are not supported", self.filename,
                               kind="unsupported")
         initializer_names = {i.name for i in g.initializer}
+        input_names = [i.name for i in g.input if i.name not in initializer_names]
+        unknown = sorted(set(self.input_shapes) - set(input_names))
+        if unknown:
+            raise EdgeirError(f"--input-shape names unknown input(s) {unknown}", self.filename,
+                              f"the model's inputs are {input_names}", "usage")
         for inp in g.input:
             if inp.name in initializer_names:
                 continue
             self.values[inp.name] = self.graph.add_input(self._input_type(inp), inp.name)
-        unknown = sorted(set(self.input_shapes) - set(self.graph.input_names))
-        if unknown:
-            raise EdgeirError(f"--input-shape names unknown input(s) {unknown}", self.filename,
-                              f"the model's inputs are {self.graph.input_names}", "usage")
         for node in nodes:
             self._node(node)
         for out in g.output:
@@ -678,9 +679,9 @@ class _Importer:
             if d.HasField("dim_value") and d.dim_value > 0:
                 dims.append(d.dim_value)
                 continue
-            what = f"'{d.dim_param}'" if d.dim_param else "unknown"
+            what = f"symbolic dimension '{d.dim_param}'" if d.dim_param else "an unknown dimension"
             example = "x".join(str(x.dim_value) if x.dim_value > 0 else "1" for x in tt.shape.dim)
-            raise EdgeirError(f"input '{inp.name}' has {what} dimension at axis {axis}",
+            raise EdgeirError(f"input '{inp.name}' has {what} at axis {axis}",
                               self.filename, f"fix it with --input-shape {inp.name}={example}",
                               "input")
         return TensorType(dtype, tuple(dims))
@@ -830,6 +831,7 @@ def load_onnx(path: str | Path, input_shapes: Mapping[str, tuple[int, ...]] | No
     except Exception as err:  # noqa: BLE001
         raise EdgeirError(f"cannot load external tensor data: {err}", str(path),
                           "keep the external data files next to the model", "input") from None
+    _Importer(model, str(path), input_shapes or {})._check_supported(model.graph)
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as err:

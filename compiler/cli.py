@@ -1,0 +1,331 @@
+"""The ``edgeir`` command line: parses arguments, calls the compiler, prints.
+
+Every failure is one line on stderr and a documented exit code (see
+``compiler.diagnostics.EXIT_CODES``); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import traceback
+import zipfile
+from pathlib import Path
+from typing import NoReturn, Sequence
+
+import numpy as np
+
+from compiler.diagnostics import EdgeirError
+from compiler.ir import Graph
+
+TFLITE_SUFFIXES = (".tflite",)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise EdgeirError(message, self.prog, f"see `{self.prog} --help`", "usage")
+
+
+# -- loading and saving --------------------------------------------------------------------
+
+
+def parse_input_shapes(items: Sequence[str] | None) -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]] = {}
+    for item in items or []:
+        name, sep, dims = item.rpartition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            shape = tuple(int(d) for d in dims.lower().split("x"))
+            if any(d <= 0 for d in shape):
+                raise ValueError
+        except ValueError:
+            raise EdgeirError(f"bad --input-shape {item!r}", "--input-shape",
+                              "write NAME=1x3x32x32 (positive dimensions)", "usage") from None
+        shapes[name] = shape
+    return shapes
+
+
+def load_model(path: str, input_shapes: dict[str, tuple[int, ...]] | None = None) -> Graph:
+    """A graph from an .onnx or .ir file (chosen by suffix)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".onnx":
+        from compiler.frontends.onnx_import import load_onnx
+
+        return load_onnx(p, input_shapes)
+    if suffix == ".ir":
+        from compiler.text import parse_file
+
+        if input_shapes:
+            raise EdgeirError("--input-shape applies to ONNX models only", path,
+                              "an .ir file has static shapes already", "usage")
+        return parse_file(p)
+    if suffix in TFLITE_SUFFIXES:
+        raise EdgeirError("TFLite models are not supported yet", path,
+                          "use the model's ONNX export for now", "unsupported")
+    if not p.exists():
+        raise EdgeirError("no such file", path, "check the path", "input")
+    raise EdgeirError(f"unknown model format '{suffix or 'no suffix'}'", path,
+                      "pass an .onnx or .ir file", "input")
+
+
+def save_ir(graph: Graph, out: str | None, elide: int | None = None) -> None:
+    from compiler.fileio import write_ir
+    from compiler.text import print_graph
+
+    if out is None or out == "-":
+        sys.stdout.write(print_graph(graph, elide_bytes=elide))
+        return
+    if not out.endswith(".ir"):
+        raise EdgeirError("the output must be an .ir file", out, "name it OUT.ir", "usage")
+    write_ir(graph, Path(out))
+
+
+def load_npz(path: str) -> dict[str, np.ndarray]:
+    p = Path(path)
+    if not p.exists():
+        raise EdgeirError("no such file", path, "check the path", "input")
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError
+            return {k: data[k] for k in data.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError):
+        raise EdgeirError("not a readable .npz file", path,
+                          "save inputs with numpy.savez(path, input_name=array)", "input") from None
+
+
+def save_npz(arrays: dict[str, np.ndarray], path: str) -> None:
+    from compiler.fileio import write_files
+
+    if not path.endswith(".npz"):
+        raise EdgeirError("the output must be an .npz file", path, "name it OUT.npz", "usage")
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    write_files({Path(path): buf.getvalue()})
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
+def _run_passes(graph: Graph, args: argparse.Namespace) -> Graph:
+    from compiler.pipeline import Instrumentation, parse_pipeline, run_pipeline
+
+    passes = parse_pipeline(args.pipeline or "")
+    inst = Instrumentation(
+        print_after_all=args.print_ir_after_all,
+        print_after_change=args.print_ir_after_change,
+        dump_dir=Path(args.dump_dir) if args.dump_dir else None,
+        time_passes=args.time_passes,
+        verify=not args.no_verify,
+        reproducer=Path(args.reproducer) if args.reproducer else None,
+        elide_bytes=None if args.print_constants else 1024,
+    )
+    run_pipeline(graph, passes, inst)
+    if args.time_passes:
+        _print_timings(inst.timings)
+    if args.stats:
+        _print_stats(inst.stats)
+    return graph
+
+
+def _print_timings(timings: list[tuple[str, float]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="pass timing", title_justify="left")
+    table.add_column("pass")
+    table.add_column("seconds", justify="right")
+    table.add_column("%", justify="right")
+    total = sum(t for _, t in timings) or 1e-12
+    for name, t in timings:
+        table.add_row(name, f"{t:.4f}", f"{100 * t / total:.1f}")
+    table.add_row("total", f"{total:.4f}", "100.0")
+    Console(stderr=True).print(table)
+
+
+def _print_stats(stats: list[tuple[str, dict[str, int]]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="pass statistics", title_justify="left")
+    table.add_column("pass")
+    table.add_column("statistic")
+    table.add_column("value", justify="right")
+    for name, values in stats:
+        if not values:
+            table.add_row(name, "(no change)", "")
+        for key, value in sorted(values.items()):
+            table.add_row(name, key, str(value))
+    Console(stderr=True).print(table)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    graph = load_model(args.model, parse_input_shapes(args.input_shape))
+    save_ir(graph, args.output)
+    return 0
+
+
+def cmd_opt(args: argparse.Namespace) -> int:
+    graph = load_model(args.model, parse_input_shapes(args.input_shape))
+    if args.output and args.output != "-" and not args.output.endswith(".ir"):
+        raise EdgeirError("the output must be an .ir file", args.output, "name it OUT.ir", "usage")
+    _run_passes(graph, args)
+    save_ir(graph, args.output, None)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from compiler import interp
+
+    if args.engine != "interp":
+        raise EdgeirError(f"unknown engine '{args.engine}'", "--engine", "use --engine interp",
+                          "usage")
+    if not args.output.endswith(".npz"):
+        raise EdgeirError("the output must be an .npz file", args.output, "name it OUT.npz",
+                          "usage")
+    graph = load_model(args.model, parse_input_shapes(args.input_shape))
+    if args.pipeline:
+        _run_passes(graph, args)
+    feeds = load_npz(args.input)
+    try:
+        interp.check_inputs(graph, feeds, args.input)
+    except EdgeirError:
+        raise
+    outputs = interp.run(graph, feeds)
+    save_npz(outputs, args.output)
+    if not args.quiet:
+        from rich.console import Console
+
+        console = Console()
+        for name, array in outputs.items():
+            console.print(f"{name}: {array.dtype}{list(array.shape)} "
+                          f"min {array.min():.6g} max {array.max():.6g}" if array.size else
+                          f"{name}: {array.dtype}{list(array.shape)}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from compiler.summary import render_table, summarize
+
+    graph = load_model(args.model, parse_input_shapes(args.input_shape))
+    if args.pipeline:
+        _run_passes(graph, args)
+    summary = summarize(graph)
+    if args.json:
+        import json
+
+        sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    else:
+        render_table(summary, Path(args.model).name)
+    return 0
+
+
+def cmd_ops(args: argparse.Namespace) -> int:
+    from compiler.summary import ops_markdown
+
+    sys.stdout.write(ops_markdown())
+    return 0
+
+
+# -- argument parsing -------------------------------------------------------------------------
+
+
+def _add_pipeline_flags(p: argparse.ArgumentParser, required: bool = False) -> None:
+    p.add_argument("-p", "--pipeline", default="", metavar="PIPELINE",
+                   help="passes to run, e.g. 'canonicalize,fold-pad' or "
+                        "'canonicalize{fold-limit=1000}'")
+    p.add_argument("--print-ir-after-all", action="store_true",
+                   help="print the IR to stderr after every pass")
+    p.add_argument("--print-ir-after-change", action="store_true",
+                   help="print the IR to stderr after every pass that changed it")
+    p.add_argument("--print-constants", action="store_true",
+                   help="print large constants in IR dumps instead of eliding them")
+    p.add_argument("--dump-dir", metavar="DIR", help="write numbered .ir files after every pass")
+    p.add_argument("--time-passes", action="store_true", help="print a pass timing table")
+    p.add_argument("--stats", action="store_true", help="print pass statistics")
+    p.add_argument("--no-verify", action="store_true", help="skip the verifier after each pass")
+    p.add_argument("--reproducer", metavar="PATH", default="edgeir_reproducer.ir",
+                   help="where a failing pass writes its reproducer (default: %(default)s)")
+
+
+def _add_input_shape(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input-shape", action="append", metavar="NAME=DIMS",
+                   help="fix an input's symbolic dimensions, e.g. input=1x3x32x32 (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="edgeir", description="A compiler for neural networks on "
+                     "microcontrollers.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("import", help="import a model and write its IR")
+    p.add_argument("model", help="an .onnx or .ir file")
+    p.add_argument("-o", "--output", help="the .ir file to write (default: stdout)")
+    _add_input_shape(p)
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("opt", help="run passes on a model and write the IR")
+    p.add_argument("model", help="an .onnx or .ir file")
+    p.add_argument("-o", "--output", help="the .ir file to write (default: stdout)")
+    _add_input_shape(p)
+    _add_pipeline_flags(p)
+    p.set_defaults(func=cmd_opt)
+
+    p = sub.add_parser("run", help="run a model on inputs from an .npz file")
+    p.add_argument("model", help="an .onnx or .ir file")
+    p.add_argument("--input", "-i", required=True, metavar="IN.npz",
+                   help="inputs keyed by graph input name")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.npz",
+                   help="outputs keyed by graph output name")
+    p.add_argument("--engine", default="interp", help="interp (the reference interpreter)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    _add_input_shape(p)
+    _add_pipeline_flags(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("show", help="print a per-node table: shapes, params, MACs, bytes")
+    p.add_argument("model", help="an .onnx or .ir file")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_input_shape(p)
+    _add_pipeline_flags(p)
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("ops", help="print the supported IR ops as a markdown table")
+    p.set_defaults(func=cmd_ops)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        if not getattr(args, "command", None):
+            raise EdgeirError("missing command", "edgeir",
+                              "use one of: import, opt, run, show, ops (see `edgeir --help`)",
+                              "usage")
+        return args.func(args)
+    except EdgeirError as err:
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(err.line() + "\n")
+        return err.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("edgeir: interrupted\n")
+        return 130
+    except Exception as err:  # noqa: BLE001 - the last line of defence: one line, exit 1
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"edgeir: internal error: {type(err).__name__}: {err}; rerun with "
+                         "--debug and report it\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
