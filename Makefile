@@ -5,7 +5,7 @@ VENV ?= .venv
 PY = $(VENV)/bin/python
 STAMP = $(VENV)/.installed
 
-.PHONY: all venv test test-fast demo lint clean
+.PHONY: all venv test test-fast demo lint readme clean
 
 all: test
 
@@ -23,8 +23,21 @@ test: venv
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow"
 
+# The main job on the bundled example: import, run the standard passes, print the
+# summary, write the IR (and run it once on a random input).
+STANDARD = canonicalize,fold-batchnorm,fuse-activation,fold-pad,to-nhwc
+DEMO_OUT = out/demo
+
 demo: venv
-	$(VENV)/bin/edgeir demo
+	mkdir -p $(DEMO_OUT)
+	$(VENV)/bin/edgeir show examples/kws/model.onnx -p $(STANDARD) --stats
+	$(VENV)/bin/edgeir opt examples/kws/model.onnx -p $(STANDARD) -o $(DEMO_OUT)/kws.ir
+	$(PY) -c "import numpy as np; np.savez('$(DEMO_OUT)/input.npz', input=np.random.default_rng(0).standard_normal((1, 1, 49, 10)).astype(np.float32))"
+	$(VENV)/bin/edgeir run $(DEMO_OUT)/kws.ir --input $(DEMO_OUT)/input.npz -o $(DEMO_OUT)/output.npz
+	@echo "demo: wrote $(DEMO_OUT)/kws.ir (+ kws.bin), $(DEMO_OUT)/input.npz, $(DEMO_OUT)/output.npz"
+
+readme: venv
+	$(PY) -c "from pathlib import Path; from compiler.summary import readme_with_tables as r; p = Path('README.md'); p.write_text(r(p.read_text()))"
 
 lint: venv
 	$(VENV)/bin/ruff check

@@ -171,12 +171,30 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_opt(args: argparse.Namespace) -> int:
+    if args.verify_diagnostics:
+        return _verify_diagnostics(args)
     graph = load_model(args.model, parse_input_shapes(args.input_shape))
     if args.output and args.output != "-" and not args.output.endswith(".ir"):
         raise EdgeirError("the output must be an .ir file", args.output, "name it OUT.ir", "usage")
     _run_passes(graph, args)
     save_ir(graph, args.output, None)
     return 0
+
+
+def _verify_diagnostics(args: argparse.Namespace) -> int:
+    from compiler import diagnostics_check
+
+    error = None
+    try:
+        graph = load_model(args.model, parse_input_shapes(args.input_shape))
+        args.reproducer = None
+        _run_passes(graph, args)
+    except EdgeirError as err:
+        error = err
+    problems = diagnostics_check.check(Path(args.model), error)
+    for problem in problems:
+        sys.stderr.write(problem + "\n")
+    return 1 if problems else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -275,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="the .ir file to write (default: stdout)")
     _add_input_shape(p)
     _add_pipeline_flags(p)
+    p.add_argument("--verify-diagnostics", action="store_true",
+                   help="check the error against `// expected-error@+N {{text}}` annotations "
+                        "in the .ir file (for tests)")
     p.set_defaults(func=cmd_opt)
 
     p = sub.add_parser("run", help="run a model on inputs from an .npz file")

@@ -107,6 +107,8 @@ class Instrumentation:
 def run_pipeline(graph: Graph, passes: list[Pass], inst: Instrumentation | None = None) -> Graph:
     """Run ``passes`` in order on ``graph`` (in place) and return it."""
     inst = inst or Instrumentation()
+    if inst.verify:
+        verify(graph)  # the input: an invalid graph is the user's error, not a pass's
     if inst.dump_dir is not None:
         _dump(graph, inst.dump_dir, 0, "input")
     for index, p in enumerate(passes):

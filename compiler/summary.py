@@ -87,6 +87,31 @@ def ops_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def onnx_ops_markdown() -> str:
+    """The README's list of ONNX op types the importer converts."""
+    from compiler.frontends.onnx_import import FOLD_ONLY, supported_op_types
+
+    ops_ = ", ".join(f"`{t}`" for t in supported_op_types() + ["Constant"])
+    folded = ", ".join(f"`{t}`" for t in sorted(FOLD_ONLY))
+    return (f"Converted: {ops_}.\n\nAccepted only when their inputs are constant (folded at "
+            f"import, e.g. shape computations): {folded}.\n")
+
+
+README_SECTIONS = {"onnx-ops": onnx_ops_markdown, "ir-ops": ops_markdown}
+
+
+def readme_with_tables(text: str) -> str:
+    """``text`` with every generated section (between its markers) regenerated."""
+    for key, make in README_SECTIONS.items():
+        begin, end = f"<!-- begin generated {key} -->", f"<!-- end generated {key} -->"
+        head, sep, rest = text.partition(begin)
+        _, sep2, tail = rest.partition(end)
+        if not sep or not sep2:
+            raise ValueError(f"README lacks the markers of section {key!r}")
+        text = f"{head}{begin}\n{make()}{end}{tail}"
+    return text
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
