@@ -176,7 +176,9 @@ class Value:
 
 def constant(array: np.ndarray, name: str = "", quant: Quant | None = None) -> Value:
     """A new constant value holding ``array`` (made contiguous and read-only)."""
-    array = np.ascontiguousarray(array)
+    array = np.asarray(array)  # ascontiguousarray would turn a scalar into shape [1]
+    if not array.flags.c_contiguous:
+        array = array.copy()
     array.setflags(write=False)
     return Value(TensorType.of_array(array, quant), name, data=array)
 

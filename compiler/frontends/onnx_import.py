@@ -292,10 +292,13 @@ def _dropout(ctx: _Ctx) -> None:
 @converter("Clip")
 def _clip(ctx: _Ctx) -> None:
     attrs = {}
-    if ctx.has(1):
-        attrs["min"] = float(ctx.const(1, "min"))
-    if ctx.has(2):
-        attrs["max"] = float(ctx.const(2, "max"))
+    for index, name in ((1, "min"), (2, "max")):
+        if ctx.has(index):
+            bound = ctx.const(index, name)
+            if bound.size != 1:
+                raise ctx.fail(f"Clip's {name} must be a scalar, got shape {list(bound.shape)}",
+                               kind="input")
+            attrs[name] = float(bound.reshape(-1)[0])
     ctx.output(ctx.emit("clip", [ctx.value(0)], attrs).result)
 
 
@@ -488,11 +491,12 @@ def _reduce_mean(ctx: _Ctx) -> None:
 
 @converter("Cast")
 def _cast(ctx: _Ctx) -> None:
-    to = ONNX_DTYPES.get(int(ctx.attr("to", 0)))
+    to_onnx = int(ctx.attr("to", 0))
+    to = ONNX_DTYPES.get(to_onnx)
     src = ctx.value(0).type.dtype
     if to not in ("f16", "f32", "f64") or src not in ("f16", "f32", "f64"):
-        raise ctx.fail(f"Cast from {src} to {to or 'that type'} is not supported "
-                       "(float to float only)")
+        target = to or onnx.TensorProto.DataType.Name(to_onnx)
+        raise ctx.fail(f"Cast from {src} to {target} is not supported (float to float only)")
     ctx.output(ctx.emit("cast", [ctx.value(0)], {"to": to}).result)
 
 
@@ -589,7 +593,14 @@ class _Importer:
         return node.name or (node.output[0] if node.output else node.op_type)
 
     def constant(self, array: np.ndarray, name: str) -> Value:
-        value = constant(np.asarray(array), name)
+        array = np.asarray(array)
+        if array.ndim == 0:
+            # ir.constant's np.ascontiguousarray would make a scalar 1-D: keep it rank 0.
+            array = array.copy()
+            array.setflags(write=False)
+            value = Value(TensorType.of_array(array), name, data=array)
+        else:
+            value = constant(array, name)
         self.graph.constants.append(value)
         return value
 
@@ -648,7 +659,7 @@ class _Importer:
         except Exception as err:  # noqa: BLE001 - onnx raises many types here
             raise EdgeirError(f"cannot read tensor '{t.name}': {err}", self.filename,
                               "the model file is damaged", "input") from None
-        return np.ascontiguousarray(array)
+        return np.array(array, order="C")  # (np.ascontiguousarray makes scalars 1-D)
 
     def _input_type(self, inp: onnx.ValueInfoProto) -> TensorType:
         tt = inp.type.tensor_type
@@ -676,7 +687,7 @@ class _Importer:
                               f"give it with --input-shape {inp.name}=1x...", "input")
         dims = []
         for axis, d in enumerate(tt.shape.dim):
-            if d.HasField("dim_value") and d.dim_value > 0:
+            if d.HasField("dim_value") and d.dim_value >= 0:
                 dims.append(d.dim_value)
                 continue
             what = f"symbolic dimension '{d.dim_param}'" if d.dim_param else "an unknown dimension"

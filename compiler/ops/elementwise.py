@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -117,9 +118,20 @@ RELU = OpDef("relu", "max(x, 0)", ("x",), infer_same, _unary(lambda a, x: np.max
 LEAKY_RELU = OpDef("leaky_relu", "x if x >= 0 else alpha * x", ("x",), infer_same_float,
                    _unary(lambda a, x: np.where(x >= 0, x, x * np.asarray(a.alpha, x.dtype))),
                    {"alpha": Attr("float", 0.01)})
+
+
+def _clip(attrs: Attrs, x: np.ndarray) -> np.ndarray:
+    lo, hi = attrs.min, attrs.max
+    if np.issubdtype(x.dtype, np.integer):
+        # Casting +-inf (or any out-of-range bound) to an integer type is undefined.
+        info = np.iinfo(x.dtype)
+        lo = info.min if lo <= info.min else min(math.ceil(lo), info.max)
+        hi = info.max if hi >= info.max else max(math.floor(hi), info.min)
+    return np.clip(x, np.asarray(lo, x.dtype), np.asarray(hi, x.dtype))
+
+
 CLIP = OpDef("clip", "min(max(x, min), max); a bound of +-inf is open", ("x",), infer_same,
-             _unary(lambda a, x: np.clip(x, np.asarray(a.min).astype(x.dtype),
-                                         np.asarray(a.max).astype(x.dtype))),
+             _unary(_clip),
              {"min": Attr("float", float("-inf")), "max": Attr("float", float("inf"))})
 SIGMOID = OpDef("sigmoid", "1 / (1 + exp(-x))", ("x",), infer_same_float, _unary(_sigmoid))
 TANH = OpDef("tanh", "tanh(x)", ("x",), infer_same_float, _unary(lambda a, x: np.tanh(x)))

@@ -45,7 +45,7 @@ def _infer_transpose(attrs: Attrs, types: Sequence[TensorType]) -> list[TensorTy
 
 
 TRANSPOSE = OpDef("transpose", "permute axes (empty perm: reverse)", ("x",), _infer_transpose,
-                  lambda a, xs: [np.ascontiguousarray(np.transpose(xs[0], _perm(a, xs[0].ndim)))],
+                  lambda a, xs: [np.transpose(xs[0], _perm(a, xs[0].ndim)).copy()],
                   {"perm": Attr("ints", ())})
 
 
@@ -114,7 +114,7 @@ def _eval_slice(attrs: Attrs, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
     x = xs[0]
     for axis, r in enumerate(slice_indices(attrs, x.shape)):
         x = np.take(x, np.asarray(r, dtype=np.int64), axis=axis)
-    return [np.ascontiguousarray(x)]
+    return [x.copy()]  # C order; ascontiguousarray makes 0-d arrays 1-d
 
 
 SLICE = OpDef("slice", "ONNX Slice with static starts/ends/axes/steps (clamped like ONNX)",
@@ -141,15 +141,22 @@ def _infer_pad(attrs: Attrs, types: Sequence[TensorType]) -> list[TensorType]:
 def _eval_pad(attrs: Attrs, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
     x = xs[0]
     rank = x.ndim
+    if rank == 0:
+        return [x.copy()]  # nothing to pad (np.pad rejects 0-d arrays)
     begins, ends = attrs.pads[:rank], attrs.pads[rank:]
-    # Negative pads crop first; positive pads then grow.
-    crop = tuple(slice(max(-b, 0), x.shape[i] - max(-e, 0))
-                 for i, (b, e) in enumerate(zip(begins, ends)))
-    x = x[crop]
     widths = [(max(b, 0), max(e, 0)) for b, e in zip(begins, ends)]
+
+    def crop(y: np.ndarray) -> np.ndarray:  # negative pads remove from the ends
+        return y[tuple(slice(max(-b, 0), max(y.shape[i] - max(-e, 0), 0))
+                       for i, (b, e) in enumerate(zip(begins, ends))) + (Ellipsis,)]
+
     if attrs.mode == "constant":
-        return [np.pad(x, widths, constant_values=np.asarray(attrs.value).astype(x.dtype))]
-    return [np.pad(x, widths, mode=PAD_MODES[attrs.mode])]
+        # Grow, then crop: a crop may be longer than the input and eat into the padding
+        # of the other end (pads [2, -2] on a length-1 axis leave one padding value).
+        value = np.asarray(attrs.value).astype(x.dtype)
+        return [crop(np.pad(x, widths, constant_values=value)).copy()]
+    # Negative pads crop first; positive pads then grow.
+    return [np.pad(crop(x), widths, mode=PAD_MODES[attrs.mode])]
 
 
 PAD = OpDef("pad", "pad with a constant, reflection, edge or wrap; pads = all begins, then "
@@ -232,7 +239,7 @@ def _eval_resize(attrs: Attrs, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
         if out_len == x.shape[axis] and scale == 1.0:
             continue
         x = np.take(x, _nearest_index(attrs, out_len, x.shape[axis], scale), axis=axis)
-    return [np.ascontiguousarray(x)]
+    return [x.copy()]  # C order; ascontiguousarray makes 0-d arrays 1-d
 
 
 RESIZE = OpDef("resize", "nearest-neighbour resize to static sizes (ONNX coordinate modes)",
