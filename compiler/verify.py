@@ -81,6 +81,7 @@ def _verify_node(node: Node, defined: set[int]) -> None:
                 raise _fail(f"use list of %{value.name} is stale", node)
     try:
         inferred = opdef.infer_node(node)
+        opdef.check_node(node)
     except ValueError as err:  # InferError and bad attributes
         raise _fail(str(err), node) from None
     if len(inferred) != len(node.results):

@@ -76,6 +76,9 @@ class Attrs:
 InferFn = Callable[[Attrs, Sequence[TensorType]], list[TensorType]]
 EvalFn = Callable[[Attrs, Sequence[np.ndarray]], list[np.ndarray]]
 MacsFn = Callable[[Attrs, Sequence[TensorType], Sequence[TensorType]], int]
+# Extra invariants for the verifier (raise InferError): e.g. that a quantized op's
+# requantization constants match the scales on its operand and result types.
+CheckFn = Callable[[Attrs, Sequence[TensorType], Sequence[TensorType]], None]
 
 
 def no_macs(attrs: Attrs, ins: Sequence[TensorType], outs: Sequence[TensorType]) -> int:
@@ -94,6 +97,7 @@ class OpDef:
     evaluate: EvalFn
     attrs: dict[str, Attr] = field(default_factory=dict)
     macs: MacsFn = no_macs
+    check: CheckFn | None = None
     # Free-form notes on semantics for the README's op table.
     notes: str = ""
 
@@ -127,6 +131,11 @@ class OpDef:
 
     def infer_node(self, node: Node) -> list[TensorType]:
         return self.infer(self.attrs_of(node), [v.type for v in node.operands])
+
+    def check_node(self, node: Node) -> None:
+        if self.check is not None:
+            self.check(self.attrs_of(node), [v.type for v in node.operands],
+                       [v.type for v in node.results])
 
     def eval_node(self, node: Node, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         return self.evaluate(self.attrs_of(node), arrays)

@@ -113,9 +113,9 @@ def _infer_conv(attrs: Attrs, types: Sequence[TensorType]) -> list[TensorType]:
     return [TensorType(dtype, layout_shape(n, o, oh, ow, attrs.layout))]
 
 
-def _eval_conv(attrs: Attrs, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
-    x = to_nchw(xs[0], attrs.layout)
-    w = xs[1] if attrs.layout == "nchw" else np.transpose(xs[1], (0, 3, 1, 2))
+def conv_nchw(x: np.ndarray, w: np.ndarray, attrs: Attrs) -> np.ndarray:
+    """Convolution sums of NCHW ``x`` and OIHW ``w`` (no bias, no clamp), zero padded,
+    in the dtype numpy gives (float64 inputs give exact sums of int8 products)."""
     o, ci, kh, kw = w.shape
     pt, pl, pb, pr = attrs.pads
     xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
@@ -125,18 +125,25 @@ def _eval_conv(attrs: Attrs, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
     g = attrs.group
     og = o // g
     if g == 1:
-        y = np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3]))  # N, OH, OW, O
-        y = np.transpose(y, (0, 3, 1, 2))
-    elif ci == 1 and og == 1:  # depthwise
-        y = np.einsum("nchwij,cij->nchw", win, w[:, 0], optimize=True)
-    else:
-        parts = []
-        for gi in range(g):
-            wg = w[gi * og : (gi + 1) * og]
-            xg = win[:, gi * ci : (gi + 1) * ci]
-            parts.append(np.transpose(np.tensordot(xg, wg, axes=([1, 4, 5], [1, 2, 3])),
-                                      (0, 3, 1, 2)))
-        y = np.concatenate(parts, axis=1)
+        return np.transpose(np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3])), (0, 3, 1, 2))
+    if ci == 1 and og == 1:  # depthwise
+        return np.einsum("nchwij,cij->nchw", win, w[:, 0], optimize=True)
+    parts = []
+    for gi in range(g):
+        wg = w[gi * og : (gi + 1) * og]
+        xg = win[:, gi * ci : (gi + 1) * ci]
+        parts.append(np.transpose(np.tensordot(xg, wg, axes=([1, 4, 5], [1, 2, 3])),
+                                  (0, 3, 1, 2)))
+    return np.concatenate(parts, axis=1)
+
+
+def conv_weight_to_oihw(w: np.ndarray, layout: str) -> np.ndarray:
+    return w if layout == "nchw" else np.transpose(w, (0, 3, 1, 2))
+
+
+def _eval_conv(attrs: Attrs, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    x = to_nchw(xs[0], attrs.layout)
+    y = conv_nchw(x, conv_weight_to_oihw(xs[1], attrs.layout), attrs)
     if len(xs) > 2:
         y = y + xs[2].reshape(1, -1, 1, 1)
     y = apply_clamp(y.astype(x.dtype), attrs.clamp)
@@ -200,7 +207,9 @@ def _eval_convt(attrs: Attrs, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
                   i * dh : i * dh + (h - 1) * sh + 1 : sh,
                   j * dw : j * dw + (wd - 1) * sw + 1 : sw] += contrib
     pt, pl, pb, pr = attrs.pads
-    y = y[:, :, pt : full_h - pb, pl : full_w - pr]
+    y = y[:, :, max(pt, 0) : full_h - max(pb, 0), max(pl, 0) : full_w - max(pr, 0)]
+    if min(attrs.pads) < 0:  # negative pads (ONNX output_shape larger than the full output)
+        y = np.pad(y, ((0, 0), (0, 0), (max(-pt, 0), max(-pb, 0)), (max(-pl, 0), max(-pr, 0))))
     if len(xs) > 2:
         y = y + xs[2].reshape(1, -1, 1, 1)
     y = apply_clamp(y.astype(x.dtype), attrs.clamp)
