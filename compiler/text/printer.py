@@ -14,6 +14,7 @@ constants print their exact bytes. ``parse(print(g))`` prints the same text agai
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,7 +151,7 @@ class Printer:
             return f"external<{json.dumps(self.sidecar.filename)}, {offset}, {len(raw)}>"
         if self.elide_bytes is not None and len(raw) > self.elide_bytes:
             return f"dense<elided {len(raw)} bytes>"
-        if data.size <= INLINE_MAX_ELEMENTS:
+        if data.size <= INLINE_MAX_ELEMENTS and _list_is_exact(data):
             flat = data.reshape(-1)
             return "dense<[" + ", ".join(format_element(x, data.dtype) for x in flat) + "]>"
         return f'dense<"0x{raw.hex().upper()}">'
@@ -187,11 +188,22 @@ class Printer:
         return out
 
 
+def _list_is_exact(data: np.ndarray) -> bool:
+    """Whether the element list form keeps every bit: a NaN prints as ``nan``, which
+    parses back as the default NaN only, so NaNs with a sign or payload need hex."""
+    if not np.issubdtype(data.dtype, np.floating):
+        return True
+    nans = data[np.isnan(data)]
+    return nans.tobytes() == np.full(nans.shape, np.nan, data.dtype).tobytes()
+
+
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     if type(a) is bool or type(b) is bool:
         return type(a) is type(b) and a == b
+    if isinstance(a, float) and isinstance(b, float) and a == b == 0.0:
+        return math.copysign(1.0, a) == math.copysign(1.0, b)  # -0.0 is not the default 0.0
     return a == b
 
 
