@@ -1,0 +1,1 @@
+"""Integer quantization arithmetic for edgeir (bit-exact with the TFLite Micro reference)."""
