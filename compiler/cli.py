@@ -65,12 +65,16 @@ def load_model(path: str, input_shapes: dict[str, tuple[int, ...]] | None = None
                               "an .ir file has static shapes already", "usage")
         return parse_file(p)
     if suffix in TFLITE_SUFFIXES:
-        raise EdgeirError("TFLite models are not supported yet", path,
-                          "use the model's ONNX export for now", "unsupported")
+        from compiler.frontends.tflite_import import load_tflite
+
+        if input_shapes:
+            raise EdgeirError("--input-shape applies to ONNX models only", path,
+                              "TFLite models have static shapes", "usage")
+        return load_tflite(p)
     if not p.exists():
         raise EdgeirError("no such file", path, "check the path", "input")
     raise EdgeirError(f"unknown model format '{suffix or 'no suffix'}'", path,
-                      "pass an .onnx or .ir file", "input")
+                      "pass an .onnx, .tflite or .ir file", "input")
 
 
 def save_ir(graph: Graph, out: str | None, elide: int | None = None) -> None:
@@ -283,13 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("import", help="import a model and write its IR")
-    p.add_argument("model", help="an .onnx or .ir file")
+    p.add_argument("model", help="an .onnx, .tflite or .ir file")
     p.add_argument("-o", "--output", help="the .ir file to write (default: stdout)")
     _add_input_shape(p)
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("opt", help="run passes on a model and write the IR")
-    p.add_argument("model", help="an .onnx or .ir file")
+    p.add_argument("model", help="an .onnx, .tflite or .ir file")
     p.add_argument("-o", "--output", help="the .ir file to write (default: stdout)")
     _add_input_shape(p)
     _add_pipeline_flags(p)
@@ -299,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_opt)
 
     p = sub.add_parser("run", help="run a model on inputs from an .npz file")
-    p.add_argument("model", help="an .onnx or .ir file")
+    p.add_argument("model", help="an .onnx, .tflite or .ir file")
     p.add_argument("--input", "-i", required=True, metavar="IN.npz",
                    help="inputs keyed by graph input name")
     p.add_argument("-o", "--output", required=True, metavar="OUT.npz",
@@ -311,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("show", help="print a per-node table: shapes, params, MACs, bytes")
-    p.add_argument("model", help="an .onnx or .ir file")
+    p.add_argument("model", help="an .onnx, .tflite or .ir file")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_input_shape(p)
     _add_pipeline_flags(p)

@@ -41,6 +41,16 @@ def check_inputs(graph: Graph, feeds: Mapping[str, np.ndarray], where: str = "")
 
 def run(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Outputs by graph output name for inputs by graph input name."""
+    env = _execute(graph, feeds, keep_all=False)
+    return {name: env[id(v)] for name, v in zip(graph.output_names, graph.outputs)}
+
+
+def run_all(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[int, np.ndarray]:
+    """Every value's array, keyed by ``id(value)`` (for per-layer comparisons)."""
+    return _execute(graph, feeds, keep_all=True)
+
+
+def _execute(graph: Graph, feeds: Mapping[str, np.ndarray], keep_all: bool) -> dict[int, np.ndarray]:
     env: dict[int, np.ndarray] = {}
     for value, array in zip(graph.inputs, check_inputs(graph, feeds)):
         env[id(value)] = array
@@ -63,6 +73,7 @@ def run(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
                                    f"typed {value.type}")
             env[id(value)] = array
         for value in node.operands:
-            if last_use.get(id(value)) == position and id(value) not in keep and value.producer:
+            if not keep_all and last_use.get(id(value)) == position and id(value) not in keep \
+                    and value.producer:
                 env.pop(id(value), None)
-    return {name: env[id(v)] for name, v in zip(graph.output_names, graph.outputs)}
+    return env

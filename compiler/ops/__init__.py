@@ -6,10 +6,10 @@ this module collects them. To add an op, add an ``OpDef`` to a family module's `
 
 from __future__ import annotations
 
-from compiler.ops import elementwise, nn, quant, shape
+from compiler.ops import elementwise, nn, qnn, quant, shape
 from compiler.ops.base import REQUIRED, Attr, Attrs, InferError, OpDef
 
-FAMILIES = (elementwise, nn, shape, quant)
+FAMILIES = (elementwise, nn, shape, quant, qnn)
 
 REGISTRY: dict[str, OpDef] = {}
 for _family in FAMILIES:
