@@ -7,11 +7,14 @@ from passes.canonicalize import Canonicalize
 from passes.fold_batchnorm import FoldBatchNorm
 from passes.fold_pad import FoldPad
 from passes.fuse_activation import FuseActivation
+from passes.qdq_to_int import QdqToInt
 from passes.to_nhwc import ToNHWC
 
 PASSES: dict[str, type[Pass]] = {
-    p.name: p for p in (Canonicalize, FoldBatchNorm, FuseActivation, FoldPad, ToNHWC)
+    p.name: p for p in (Canonicalize, FoldBatchNorm, FuseActivation, FoldPad, QdqToInt, ToNHWC)
 }
 
 # The standard float pipeline `edgeir opt` and `edgeir compile` run by default.
 STANDARD_PIPELINE = "canonicalize,fold-batchnorm,fuse-activation,fold-pad,to-nhwc"
+# For QDQ (quantization-aware or onnxruntime-quantized) ONNX models.
+QDQ_PIPELINE = "canonicalize,fold-batchnorm,fuse-activation,qdq-to-int,fold-pad,to-nhwc"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compiler.ir import Graph, Node
+from compiler.ir import Graph, Node, PerTensor, PerAxis, Quant
 from compiler.passbase import Pass, PassResult
 from compiler.rewrite import build, only_user, producer_of
 from passes.canonicalize import Canonicalize
@@ -30,10 +30,10 @@ from passes.canonicalize import Canonicalize
 TO_NHWC = (0, 2, 3, 1)
 TO_NCHW = (0, 3, 1, 2)
 LAYOUT_OPS = ("conv2d", "conv_transpose2d", "max_pool", "avg_pool", "global_avg_pool",
-              "global_max_pool", "batch_norm")
+              "global_max_pool", "batch_norm", "qconv2d", "qavg_pool", "qmax_pool", "qmean")
 UNARY = ("relu", "leaky_relu", "clip", "sigmoid", "tanh", "hard_sigmoid", "hard_swish",
-         "identity", "dropout", "cast")
-BINARY = ("add", "sub", "mul", "div")
+         "identity", "dropout", "cast", "quantize", "dequantize", "requantize")
+BINARY = ("add", "sub", "mul", "div", "qadd", "qmul")
 AXIS_OPS = ("softmax", "log_softmax", "concat", "split")
 
 
@@ -51,6 +51,7 @@ class ToNHWC(Pass):
                 converted += 1
         if not converted:
             return PassResult(False)
+        # (int8 ops push through the same rules: quantization is per tensor on activations.)
         pushed = flattened = 0
         progress = True
         while progress:
@@ -77,10 +78,11 @@ class ToNHWC(Pass):
         t_in = build("transpose", [x], {"perm": TO_NHWC}, node.loc, [f"{x.name}.nhwc"])
         graph.insert_before(node, t_in)
         node.set_operand(0, t_in.result)
-        if node.op == "conv2d":
+        if node.op in ("conv2d", "qconv2d"):
             w = node.operands[1]
             if w.is_constant:
-                node.set_operand(1, graph.add_constant(np.transpose(w.data, TO_NHWC), w.name))
+                node.set_operand(1, graph.add_constant(np.transpose(w.data, TO_NHWC), w.name,
+                                                       transposed_quant(w.type.quant, TO_NHWC)))
             else:
                 t_w = build("transpose", [w], {"perm": TO_NHWC}, node.loc, [f"{w.name}.ohwi"])
                 graph.insert_before(node, t_w)
@@ -113,10 +115,17 @@ class ToNHWC(Pass):
             if t is not None and not v.is_constant:
                 operands.append(t.operands[0])
             else:  # a constant: broadcast to rank 4, then permute like the data
-                data = v.data.reshape((1,) * (4 - v.data.ndim) + v.data.shape)
-                operands.append(graph.add_constant(np.transpose(data, inv), v.name))
+                lead = 4 - v.data.ndim
+                data = v.data.reshape((1,) * lead + v.data.shape)
+                quant = v.type.quant
+                if isinstance(quant, PerAxis):
+                    quant = PerAxis(quant.axis + lead, quant.scales, quant.zero_points)
+                operands.append(graph.add_constant(np.transpose(data, inv), v.name,
+                                                   transposed_quant(quant, inv)))
         attrs = remap_attrs(node, perm)
         new = build(node.op, operands, attrs, node.loc, [r.name for r in node.results])
+        for old, r in zip(node.results, new.results):  # int8 ops: keep the result's scale
+            r.type = r.type.with_dtype(r.type.dtype, old.type.quant)
         graph.insert_before(node, new)
         backs = []
         for r in new.results:
@@ -131,7 +140,7 @@ class ToNHWC(Pass):
         perm = None
         for v in node.operands:
             if v.is_constant:
-                if v.type.rank > 4:
+                if v.type.rank > 4 or not isinstance(v.type.quant, (type(None), PerTensor)):
                     return None
                 continue
             t = producer_of(v, "transpose")
@@ -167,12 +176,25 @@ class ToNHWC(Pass):
         b = node.operands[1].data
         trans_b = node.attrs.get("trans_b", False)
         new_b = b[:, order] if trans_b else b[order, :]
+        quant = node.operands[1].type.quant
+        if isinstance(quant, PerAxis) and quant.axis == (1 if trans_b else 0):  # along K
+            quant = PerAxis(quant.axis, tuple(quant.scales[k] for k in order),
+                            tuple(quant.zero_points[k] for k in order))
         flat = build("reshape", [t.operands[0]], {"shape": (nhwc[0], int(np.prod(nhwc[1:])))},
                      reshape.loc, [reshape.result.name])
         graph.insert_before(node, flat)
         node.set_operand(0, flat.result)
-        node.set_operand(1, graph.add_constant(np.ascontiguousarray(new_b), node.operands[1].name))
+        node.set_operand(1, graph.add_constant(np.ascontiguousarray(new_b), node.operands[1].name,
+                                               quant))
         return True
+
+
+def transposed_quant(quant: Quant | None, perm: tuple[int, ...]) -> Quant | None:
+    """The quantization of ``np.transpose(data, perm)`` for ``data`` quantized as ``quant``:
+    a per-axis quantization follows its axis (axis ``b`` becomes ``perm.index(b)``)."""
+    if isinstance(quant, PerAxis):
+        return PerAxis(tuple(perm).index(quant.axis), quant.scales, quant.zero_points)
+    return quant
 
 
 def remap_attrs(node: Node, perm: tuple[int, ...]) -> dict:
