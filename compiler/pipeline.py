@@ -97,7 +97,7 @@ class Instrumentation:
     dump_dir: Path | None = None
     time_passes: bool = False
     verify: bool = True
-    reproducer: Path | None = Path("edgeir_reproducer.ir")
+    reproducer: Path | None = None  # the CLI sets one; library callers opt in
     elide_bytes: int | None = 1024
     out: TextIO = field(default_factory=lambda: sys.stderr)
     timings: list[tuple[str, float]] = field(default_factory=list)
