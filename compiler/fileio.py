@@ -23,7 +23,8 @@ def write_files(files: dict[Path, bytes | str]) -> None:
             data = content.encode() if isinstance(content, str) else content
             parent = path.parent if str(path.parent) else Path(".")
             if not parent.is_dir():
-                raise EdgeirError(f"directory {parent} does not exist", str(path),
+                what = "is not a directory" if parent.exists() else "does not exist"
+                raise EdgeirError(f"{parent} {what}", str(path),
                                   "create it first or choose another output path", "output")
             try:
                 fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)

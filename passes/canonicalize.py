@@ -26,7 +26,6 @@ from compiler.ir import Graph, Node, constant
 from compiler.passbase import Pass, PassResult
 from compiler.rewrite import all_constant, build, producer_of
 
-
 # QDQ pairs on constants are kept: the quantization rewriting reads their parameters.
 NO_FOLD = frozenset({"quantize_linear", "dequantize_linear"})
 

@@ -5,7 +5,8 @@ Matches ``pad`` in constant mode with non-negative pads on the two spatial dimen
   * ``conv2d`` with pad value 0;
   * ``avg_pool`` with pad value 0, when the pool has no padding of its own or already
     counts padding (``count_include_pad``);
-  * ``max_pool`` with pad value -inf;
+  * ``max_pool`` with the pad value max_pool pads with itself: -inf for a float tensor,
+    the type's minimum for an integer tensor (-inf does not convert to an integer);
 and no pool in ceil mode.
 Rewrites: each reader's ``pads`` grows by the pad's spatial pads (avg_pool gets
 ``count_include_pad = true``) and reads the pad's input; the pad disappears once unread.
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+import numpy as np
 
 from compiler.ir import Graph, Node
 from compiler.passbase import Pass, PassResult
@@ -58,7 +61,12 @@ class FoldPad(Pass):
             return None
         value = float(pad.attrs.get("value", 0.0))
         if reader.op == "max_pool":
-            if not (math.isinf(value) and value < 0):
+            dtype = pad.result.type.np_dtype
+            if np.issubdtype(dtype, np.integer):
+                fill = float(np.iinfo(dtype).min)  # what max_pool pads an integer tensor with
+                if value != fill:
+                    return None
+            elif not (math.isinf(value) and value < 0):
                 return None
         elif value != 0.0:
             return None

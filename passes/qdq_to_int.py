@@ -34,13 +34,10 @@ import numpy as np
 
 from compiler.diagnostics import EdgeirError
 from compiler.ir import Graph, Node, PerAxis, PerTensor, TensorType, Value, constant
-from compiler.ops.qnn import add_params
 from compiler.passbase import Pass, PassResult
-from compiler.quant import arith
+from compiler.quant.lower import Int8Lowering
 from compiler.rewrite import build
 from passes.canonicalize import Canonicalize
-
-MOVE_OPS = ("reshape", "transpose", "slice", "gather", "pad", "concat")
 
 
 @dataclass
@@ -57,15 +54,11 @@ class QdqToInt(Pass):
         return PassResult(True, {k: v for k, v in lowering.stats.items() if v})
 
 
-class _Lowering:
+class _Lowering(Int8Lowering):
     def __init__(self, graph: Graph) -> None:
-        self.graph = graph
-        # float value -> the int8 value it is the dequantization of
-        self.int_of: dict[int, Value] = {}
+        super().__init__(graph)
         # int8/uint8 activation produced by a quantize_linear -> its int8 replacement
         self.converted: dict[int, Value] = {}
-        self.stats = {"ops-lowered": 0, "float-islands": 0, "edges-quantized": 0,
-                      "edges-dequantized": 0}
 
     # -- parameters ------------------------------------------------------------------------------
     def _params(self, node: Node) -> tuple[np.ndarray, np.ndarray]:
@@ -99,9 +92,6 @@ class _Lowering:
                            "fix the quantization of the model (re-export it)", "input")
 
     # -- operand views ---------------------------------------------------------------------------
-    def _activation(self, value: Value) -> Value | None:
-        return self.int_of.get(id(value))
-
     def _const_dq(self, value: Value) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
         node = value.producer
         if node is None or node.op != "dequantize_linear" or not node.operands[0].is_constant:
@@ -129,6 +119,8 @@ class _Lowering:
         return constant(data, name, quant)
 
     def _bias(self, node: Node, value: Value, x_scale: float, w_scales: list[float]) -> Value:
+        if self._const_dq(value) is None:
+            return super()._bias(node, value, x_scale, w_scales)
         expected = np.asarray([x_scale * s for s in w_scales])
         dq = self._const_dq(value)
         if dq is None:
@@ -149,11 +141,6 @@ class _Lowering:
                              "(inconsistent QDQ parameters)")
         return constant(data, name,
                         PerAxis(0, tuple(float(np.float32(s)) for s in scale), (0,) * scale.size))
-
-    def _adopt(self, value: Value) -> Value:
-        if value.is_constant and not any(value is c for c in self.graph.constants):
-            self.graph.constants.append(value)
-        return value
 
     # -- driver ----------------------------------------------------------------------------------
     def run(self) -> None:
@@ -189,7 +176,7 @@ class _Lowering:
         new = None
         if producer is not None and all(u.node.op == "quantize_linear" for u in x.uses) \
                 and not self.graph.is_output(x):
-            new = self._lower(producer, quant)
+            new = self.lower(producer, quant)
         if new is None:
             q = build("quantize", [x], {"scale": quant.scale, "zero_point": quant.zero_point,
                                         "round_half_even": True}, node.loc, [node.result.name])
@@ -244,202 +231,4 @@ class _Lowering:
             and self.converted[id(u.node.result)].producer.op != "quantize"
             for r in node.results for u in r.uses)
 
-    # -- lowering one op -----------------------------------------------------------------------
-    def _lower(self, node: Node, out: PerTensor) -> Value | None:
-        handler = getattr(self, f"_lower_{node.op}", None)
-        if handler is None:
-            if node.op in MOVE_OPS:
-                return self._lower_move(node, out)
-            self.stats["float-islands"] += 1
-            return None
-        result = handler(node, out)
-        if result is None:
-            self.stats["float-islands"] += 1
-        else:
-            self.stats["ops-lowered"] += 1
-        return result
 
-    def _emit(self, node: Node, op: str, operands: list[Value], attrs: dict,
-              out: PerTensor, name: str | None = None) -> Value:
-        new = build(op, [self._adopt(v) for v in operands], attrs, node.loc,
-                    [name or node.result.name])
-        new.result.type = TensorType("i8", new.result.type.shape, out)
-        self.graph.insert_before(node, new)
-        return new.result
-
-    def _act_range(self, node: Node, out: PerTensor) -> dict:
-        lo, hi = node.attrs.get("clamp") or (-np.inf, np.inf)
-
-        def q(f: float) -> float:
-            return out.zero_point + float(arith.round_half_away(np.float32(f) / np.float32(out.scale)))
-
-        act_min = -128 if lo == -np.inf else int(max(-128, min(127, q(lo))))
-        act_max = 127 if hi == np.inf else int(max(-128, min(127, q(hi))))
-        return {"act_min": act_min, "act_max": act_max}
-
-    def _requant_attrs(self, reals: list[float], per_channel: bool) -> dict:
-        pairs = [arith.quantize_multiplier(r) for r in reals]
-        if not per_channel:
-            pairs = pairs[:1]
-        return {"multiplier": tuple(p[0] for p in pairs), "shift": tuple(p[1] for p in pairs)}
-
-    def _lower_conv2d(self, node: Node, out: PerTensor) -> Value | None:
-        x = self._activation(node.operands[0])
-        layout = node.attrs.get("layout", "nchw")
-        w = self._weight(node, node.operands[1], 0)
-        if x is None or w is None:
-            return None
-        xq = x.type.quant
-        channels = w.type.shape[0]
-        w_scales = _scales(w.type, channels)
-        operands = [x, w]
-        if len(node.operands) > 2:
-            operands.append(self._bias(node, node.operands[2], xq.scale, w_scales))
-        attrs = {k: v for k, v in node.attrs.items() if k != "clamp"}
-        attrs["layout"] = layout
-        attrs.update({"x_zp": xq.zero_point, "out_zp": out.zero_point})
-        attrs.update(self._requant_attrs([xq.scale * s / out.scale for s in w_scales],
-                                         isinstance(w.type.quant, PerAxis)))
-        attrs.update(self._act_range(node, out))
-        return self._emit(node, "qconv2d", operands, attrs, out)
-
-    def _lower_gemm(self, node: Node, out: PerTensor) -> Value | None:
-        a = node.attrs
-        if a.get("trans_a") or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
-            return None
-        x = self._activation(node.operands[0])
-        if x is None or x.type.rank != 2:
-            return None
-        trans_b = a.get("trans_b", False)
-        w = self._weight(node, node.operands[1], 0 if trans_b else 1)
-        if w is None:
-            return None
-        if not trans_b:
-            w = constant(np.ascontiguousarray(w.data.T), w.name,
-                         PerAxis(0, w.type.quant.scales, w.type.quant.zero_points)
-                         if isinstance(w.type.quant, PerAxis) else w.type.quant)
-        return self._fully_connected(node, x, w, node.operands[2] if len(node.operands) > 2
-                                     else None, out)
-
-    def _lower_matmul(self, node: Node, out: PerTensor) -> Value | None:
-        x = self._activation(node.operands[0])
-        if x is None or x.type.rank != 2:
-            return None
-        w = self._weight(node, node.operands[1], 1)
-        if w is None or w.type.rank != 2:
-            return None
-        quant = w.type.quant
-        w = constant(np.ascontiguousarray(w.data.T), w.name,
-                     PerAxis(0, quant.scales, quant.zero_points)
-                     if isinstance(quant, PerAxis) else quant)
-        return self._fully_connected(node, x, w, None, out)
-
-    def _fully_connected(self, node: Node, x: Value, w: Value, bias: Value | None,
-                         out: PerTensor) -> Value | None:
-        xq = x.type.quant
-        channels = w.type.shape[0]
-        w_scales = _scales(w.type, channels)
-        operands = [x, w]
-        if bias is not None:
-            if bias.type.numel != channels:
-                return None
-            operands.append(self._bias(node, bias, xq.scale, w_scales))
-        attrs = {"x_zp": xq.zero_point, "out_zp": out.zero_point}
-        attrs.update(self._requant_attrs([xq.scale * s / out.scale for s in w_scales],
-                                         isinstance(w.type.quant, PerAxis)))
-        attrs.update(self._act_range(node, out))
-        return self._emit(node, "qfully_connected", operands, attrs, out)
-
-    def _lower_add(self, node: Node, out: PerTensor) -> Value | None:
-        a, b = (self._activation(v) for v in node.operands)
-        if a is None or b is None:
-            return None
-        aq, bq = a.type.quant, b.type.quant
-        attrs = {"a_zp": aq.zero_point, "b_zp": bq.zero_point, "out_zp": out.zero_point,
-                 **add_params(aq.scale, bq.scale, out.scale), **self._act_range(node, out)}
-        return self._emit(node, "qadd", [a, b], attrs, out)
-
-    def _lower_mul(self, node: Node, out: PerTensor) -> Value | None:
-        a, b = (self._activation(v) for v in node.operands)
-        if a is None or b is None:
-            return None
-        aq, bq = a.type.quant, b.type.quant
-        attrs = {"a_zp": aq.zero_point, "b_zp": bq.zero_point, "out_zp": out.zero_point,
-                 **self._requant_attrs([aq.scale * bq.scale / out.scale], False),
-                 **self._act_range(node, out)}
-        return self._emit(node, "qmul", [a, b], attrs, out)
-
-    def _pool(self, node: Node, out: PerTensor, op: str) -> Value | None:
-        x = self._activation(node.operands[0])
-        a = node.attrs
-        if x is None or a.get("ceil_mode") or tuple(a.get("dilations", (1, 1))) != (1, 1):
-            return None
-        if op == "qavg_pool" and a.get("count_include_pad") and any(a.get("pads", ())):
-            return None
-        attrs = {k: a[k] for k in ("kernel", "strides", "pads") if k in a}
-        attrs["layout"] = a.get("layout", "nchw")
-        xq = x.type.quant
-        if xq == out:
-            return self._emit(node, op, [x], attrs, out)
-        pooled = self._emit(node, op, [x], attrs, xq, f"{node.result.name}.pooled")
-        return self._requantize(node, pooled, out)
-
-    def _requantize(self, node: Node, x: Value, out: PerTensor) -> Value:
-        xq = x.type.quant
-        attrs = {"x_zp": xq.zero_point, "out_zp": out.zero_point,
-                 **self._requant_attrs([xq.scale / out.scale], False)}
-        return self._emit(node, "requantize", [x], attrs, out, f"{x.name}.requant")
-
-    def _lower_avg_pool(self, node: Node, out: PerTensor) -> Value | None:
-        return self._pool(node, out, "qavg_pool")
-
-    def _lower_max_pool(self, node: Node, out: PerTensor) -> Value | None:
-        return self._pool(node, out, "qmax_pool")
-
-    def _lower_global_avg_pool(self, node: Node, out: PerTensor) -> Value | None:
-        x = self._activation(node.operands[0])
-        if x is None or x.type.rank != 4:
-            return None
-        return self._mean(node, x, node.attrs.get("layout", "nchw"), out)
-
-    def _lower_reduce_mean(self, node: Node, out: PerTensor) -> Value | None:
-        x = self._activation(node.operands[0])
-        if x is None or x.type.rank != 4 or not node.attrs.get("keepdims", True):
-            return None
-        axes = tuple(sorted(a % 4 for a in node.attrs.get("axes", ())))
-        layout = {(2, 3): "nchw", (1, 2): "nhwc"}.get(axes)
-        return None if layout is None else self._mean(node, x, layout, out)
-
-    def _mean(self, node: Node, x: Value, layout: str, out: PerTensor) -> Value:
-        xq = x.type.quant
-        attrs = {"layout": layout, "x_zp": xq.zero_point, "out_zp": out.zero_point,
-                 **self._requant_attrs([xq.scale / out.scale], False)}
-        return self._emit(node, "qmean", [x], attrs, out)
-
-    def _lower_move(self, node: Node, out: PerTensor) -> Value | None:
-        operands = []
-        for i, v in enumerate(node.operands):
-            if node.op == "gather" and i == 1:
-                if not v.is_constant:
-                    return None
-                operands.append(v)
-                continue
-            x = self._activation(v)
-            if x is None:
-                return None
-            if x.type.quant != out:
-                if node.op != "concat":
-                    return None
-                x = self._requantize(node, x, out)
-            operands.append(x)
-        attrs = dict(node.attrs)
-        if node.op == "pad":
-            if attrs.get("mode", "constant") != "constant" or attrs.get("value", 0.0) != 0.0:
-                return None
-            attrs["value"] = float(out.zero_point)
-        return self._emit(node, node.op, operands, attrs, out)
-
-
-def _scales(t: TensorType, channels: int) -> list[float]:
-    q = t.quant
-    return list(q.scales) if isinstance(q, PerAxis) else [q.scale] * channels

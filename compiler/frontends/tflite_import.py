@@ -153,8 +153,15 @@ def _is_int8(t: TensorType) -> bool:
     return t.dtype == "i8"
 
 
+def _check_not_hybrid(op: _Op, x: Value, w: Value) -> None:
+    if x.type.dtype == "f32" and w.type.dtype != "f32":
+        raise op.fail(f"hybrid models ({w.type.dtype} weights with float activations) are not "
+                      "supported", "convert the model fully to int8 or fully to float")
+
+
 def _conv_like(op: _Op, depthwise: bool) -> None:
     x, w = op.value(0), op.value(1)
+    _check_not_hybrid(op, x, w)
     out_t = op.out_type()
     opts = op.options(tflite.DepthwiseConv2DOptions if depthwise else tflite.Conv2DOptions)
     s = (opts.StrideH(), opts.StrideW())
@@ -208,6 +215,7 @@ def _qconv_params(op: _Op, x: TensorType, w: TensorType, out: TensorType, channe
 
 def _fully_connected(op: _Op) -> None:
     x, w = op.value(0), op.value(1)
+    _check_not_hybrid(op, x, w)
     out_t = op.out_type()
     opts = op.options(tflite.FullyConnectedOptions)
     if opts is not None and opts.WeightsFormat() != 0:

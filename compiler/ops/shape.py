@@ -138,6 +138,16 @@ def _infer_pad(attrs: Attrs, types: Sequence[TensorType]) -> list[TensorType]:
     return [t.with_shape(shape)]
 
 
+def pad_value(value: float, dtype: np.dtype) -> np.ndarray:
+    """The pad value in ``dtype``: integers saturate (so -inf pads int8 with -128)."""
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        if np.isnan(value):
+            raise ValueError("a NaN pad value has no integer equivalent")
+        return np.asarray(min(max(value, info.min), info.max)).astype(dtype)
+    return np.asarray(value).astype(dtype)
+
+
 def _eval_pad(attrs: Attrs, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
     x = xs[0]
     rank = x.ndim
@@ -153,7 +163,7 @@ def _eval_pad(attrs: Attrs, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
     if attrs.mode == "constant":
         # Grow, then crop: a crop may be longer than the input and eat into the padding
         # of the other end (pads [2, -2] on a length-1 axis leave one padding value).
-        value = np.asarray(attrs.value).astype(x.dtype)
+        value = pad_value(attrs.value, x.dtype)
         return [crop(np.pad(x, widths, constant_values=value)).copy()]
     # Negative pads crop first; positive pads then grow.
     return [np.pad(crop(x), widths, mode=PAD_MODES[attrs.mode])]

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from compiler import ops
-from compiler.ops.base import check_attr_value
 from compiler.ir import Graph, Node, TensorType, Value, format_float
+from compiler.ops.base import check_attr_value
 
 NAME_OK = re.compile(r"[A-Za-z0-9_.$-]")
 BARE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.$-]*$")
