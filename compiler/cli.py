@@ -247,6 +247,56 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quantize(args: argparse.Namespace) -> int:
+    import json
+
+    from compiler.pipeline import parse_pipeline, run_pipeline
+    from compiler.quant import calib
+    from compiler.text import parse, print_graph
+    from passes import STANDARD_PIPELINE
+    from passes.quantize import quant_report, quantize_graph
+
+    if not args.output.endswith(".ir"):
+        raise EdgeirError("the output must be an .ir file", args.output, "name it OUT.ir", "usage")
+    if args.report and not args.report.endswith(".json"):
+        raise EdgeirError("the report must be a .json file", args.report, "name it r.json",
+                          "usage")
+    graph = load_model(args.model, parse_input_shapes(args.input_shape))
+    run_pipeline(graph, parse_pipeline(STANDARD_PIPELINE))
+    samples = calib.load_samples(graph, args.calib)
+    float_graph = parse(print_graph(graph)) if args.report else None
+    result = quantize_graph(graph, samples, args.observer, args.percentile, args.io,
+                            not args.per_tensor, progress=not args.quiet)
+    run_pipeline(graph, parse_pipeline("canonicalize"))
+    files: dict[Path, bytes | str] = {}
+    if args.report:
+        val = calib.load_samples(float_graph, args.val) if args.val else samples
+        report = {"model": args.model, "observer": args.observer, "io": args.io,
+                  "data": args.val or args.calib, **quant_report(float_graph, graph, val)}
+        files[Path(args.report)] = json.dumps(report, indent=2, sort_keys=True) + "\n"
+    from compiler.fileio import write_files
+    from compiler.text.printer import print_graph_with_sidecar
+
+    out = Path(args.output)
+    text, blob = print_graph_with_sidecar(graph, out.with_suffix(".bin").name)
+    files[out] = text
+    if blob:
+        files[out.with_suffix(".bin")] = blob
+    write_files(files)
+    if not args.quiet:
+        from rich.console import Console
+
+        console = Console()
+        console.print(f"quantized {len(samples)} calibration samples with {args.observer}: "
+                      f"{result.stats}")
+        if args.report:
+            console.print(f"output SQNR {report['output_sqnr_db']} dB, top-1 agreement "
+                          f"{report['top1_agreement']}; weakest layers: " + ", ".join(
+                              f"{r['node']} {r['sqnr_db']} dB"
+                              for r in report["layers_worst_first"][:3]))
+    return 0
+
+
 def cmd_ops(args: argparse.Namespace) -> int:
     from compiler.summary import ops_markdown
 
@@ -320,6 +370,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input_shape(p)
     _add_pipeline_flags(p)
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("quantize", help="post-training int8 quantization (PTQ)")
+    p.add_argument("model", help="a float .onnx, .tflite or .ir model")
+    p.add_argument("--calib", required=True, metavar="DATA",
+                   help="calibration samples: .npz keyed by input name, or a dir of .npy")
+    p.add_argument("--observer", default="minmax", choices=["minmax", "percentile", "mse"],
+                   help="how activation ranges are chosen (default: %(default)s)")
+    p.add_argument("--percentile", type=float, default=99.99,
+                   help="for --observer percentile (default: %(default)s)")
+    p.add_argument("--io", default="float", choices=["float", "int8"],
+                   help="graph inputs/outputs stay float (default) or become int8")
+    p.add_argument("--per-tensor", action="store_true",
+                   help="per-tensor instead of per-channel weights")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.ir")
+    p.add_argument("--report", metavar="R.json", help="write per-layer SQNR and output metrics")
+    p.add_argument("--val", metavar="DATA", help="data for the report (default: --calib)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    _add_input_shape(p)
+    p.set_defaults(func=cmd_quantize)
 
     p = sub.add_parser("ops", help="print the supported IR ops as a markdown table")
     p.set_defaults(func=cmd_ops)

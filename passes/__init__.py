@@ -8,10 +8,11 @@ from passes.fold_batchnorm import FoldBatchNorm
 from passes.fold_pad import FoldPad
 from passes.fuse_activation import FuseActivation
 from passes.qdq_to_int import QdqToInt
+from passes.quantize import Quantize
 from passes.to_nhwc import ToNHWC
 
 PASSES: dict[str, type[Pass]] = {
-    p.name: p for p in (Canonicalize, FoldBatchNorm, FuseActivation, FoldPad, QdqToInt, ToNHWC)
+    p.name: p for p in (Canonicalize, FoldBatchNorm, FuseActivation, FoldPad, QdqToInt, Quantize, ToNHWC)
 }
 
 # The standard float pipeline `edgeir opt` and `edgeir compile` run by default.
