@@ -111,14 +111,17 @@ def test_percentile_clips_a_single_outlier():
 
 
 def test_mse_range_beats_minmax_on_heavy_tails():
-    g = _relu_graph()
-    rng = np.random.default_rng(0)
-    data = rng.standard_t(1.5, (400, 1, 8)).astype(np.float32)  # heavy tails
+    # 200,000 Laplace values: the rare far tail costs less clipped than it costs in
+    # resolution for everything else (with few values, keeping the full range is optimal).
+    g = Graph("wide")
+    x = g.add_input(TensorType("f32", (1, 4000)), "x")
+    g.add_output(g.append(Node("relu", [x], [x.type], loc="r")).result, "y")
+    data = np.random.default_rng(0).laplace(0, 1, (50, 1, 4000)).astype(np.float32)
     samples = [{"x": d} for d in data]
-    full = calib.calibrate(g, samples, "minmax")[id(g.inputs[0])]
-    mse = calib.calibrate(g, samples, "mse")[id(g.inputs[0])]
-    assert full[0] <= mse[0] < 0 < mse[1] <= full[1] and mse != full
-    assert _fake_quant_mse(data, *mse) < _fake_quant_mse(data, *full)
+    full = calib.calibrate(g, samples, "minmax")[id(x)]
+    mse = calib.calibrate(g, samples, "mse")[id(x)]
+    assert full[0] < mse[0] < 0 < mse[1] < full[1]
+    assert _fake_quant_mse(data, *mse) < 0.8 * _fake_quant_mse(data, *full)
 
 
 def test_io_int8_makes_the_interface_int8():

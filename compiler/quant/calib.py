@@ -149,7 +149,7 @@ def _ranges_mse(stats: Stats, _: float) -> tuple[float, float]:
     centers = (stats.edges[:-1] + stats.edges[1:]) / 2
     weights = stats.hist.astype(np.float64)
     best, best_err = (stats.lo, stats.hi), np.inf
-    for frac in np.linspace(0.2, 1.0, 81):
+    for frac in np.geomspace(0.01, 1.0, 200):
         lo, hi = min(stats.lo * frac, 0.0), max(stats.hi * frac, 0.0)
         scale = (hi - lo) / 255.0
         if scale <= 0:
