@@ -264,7 +264,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     graph = load_model(args.model, parse_input_shapes(args.input_shape))
     run_pipeline(graph, parse_pipeline(STANDARD_PIPELINE))
     samples = calib.load_samples(graph, args.calib)
-    float_graph = parse(print_graph(graph)) if args.report else None
+    if args.report:  # both graphs from the same text, so value names match layer by layer
+        graph = parse(print_graph(graph))
+        float_graph = parse(print_graph(graph))
     result = quantize_graph(graph, samples, args.observer, args.percentile, args.io,
                             not args.per_tensor, progress=not args.quiet)
     run_pipeline(graph, parse_pipeline("canonicalize"))

@@ -41,6 +41,9 @@ COMPILE_TIME_OPERANDS: dict[str, frozenset[int]] = {
     "ReduceMean": frozenset({1}),
     "Dropout": frozenset({1, 2}),
     "Gather": frozenset({1}),
+    # Quantization parameters (and the weight operand, which int8 kernels need constant).
+    "QLinearConv": frozenset({1, 2, 3, 4, 5, 6, 7, 8}),
+    "QLinearMatMul": frozenset({1, 2, 3, 4, 5, 6, 7}),
 }
 
 

@@ -35,6 +35,7 @@ import numpy as np
 from compiler.diagnostics import EdgeirError
 from compiler.ir import Graph, Node, PerAxis, PerTensor, TensorType, Value, constant
 from compiler.passbase import Pass, PassResult
+from compiler.quant import arith
 from compiler.quant.lower import Int8Lowering
 from compiler.rewrite import build
 from passes.canonicalize import Canonicalize
@@ -105,10 +106,12 @@ class _Lowering(Int8Lowering):
             return None
         data, scale, zp, axis = dq
         name = value.producer.operands[0].name or value.name
+        if data.dtype == np.uint8:  # uint8 with zero point 128 is symmetric int8, exactly
+            data, zp = (data.astype(np.int16) - 128).astype(np.int8), zp - 128
         if data.dtype != np.int8:
-            raise self._fail(node, f"weights must be int8, got {data.dtype}")
+            return None  # no int8 kernel takes these weights; the op stays float
         if np.any(zp != 0):
-            raise self._fail(node, "weights must be symmetric (zero point 0)")
+            return None  # asymmetric weights: no int8 kernel takes them; the op stays float
         if scale.size == 1:
             quant: Any = PerTensor(float(np.float32(scale[0])), 0)
         else:
@@ -162,8 +165,23 @@ class _Lowering(Int8Lowering):
         if src.type.dtype == "i8":  # an int8 graph input (or other int8 producer)
             src.type = TensorType("i8", src.type.shape, quant)
             return src
-        raise self._fail(node, f"{src.type.dtype} graph inputs are not supported "
-                         "(use int8 or float inputs)")
+        if src.type.dtype == "ui8":  # a uint8 input: shift to int8 exactly
+            u8 = PerTensor(quant.scale, quant.zero_point + 128)
+            src.type = TensorType("ui8", src.type.shape, u8)
+            return self._shift_zero_point(node, src, quant, "i8", f"{src.name}.i8")
+        raise self._fail(node, f"{src.type.dtype} activations are not supported (int8/uint8)")
+
+    def _shift_zero_point(self, node: Node, x: Value, out: PerTensor, to: str,
+                          name: str) -> Value:
+        """x as ``to`` with quantization ``out`` (same scale): an exact requantize."""
+        xq = x.type.quant
+        m, s = arith.quantize_multiplier(xq.scale / out.scale)
+        conv = build("requantize", [x], {"x_zp": xq.zero_point, "out_zp": out.zero_point,
+                                         "multiplier": (m,), "shift": (s,), "to": to},
+                     node.loc, [name])
+        conv.result.type = TensorType(to, x.type.shape, out)
+        self.graph.insert_before(node, conv)
+        return conv.result
 
     def _dequantize(self, node: Node) -> None:
         src = self._source_int(node)
@@ -192,9 +210,16 @@ class _Lowering(Int8Lowering):
 
         for node in list(self.graph.nodes):
             if node.op == "quantize_linear" and id(node.result) in self.converted:
-                if self.graph.is_output(node.result):
-                    raise self._fail(node, "int8 graph outputs of QDQ models are not supported")
                 new = self.converted[id(node.result)]
+                if self.graph.is_output(node.result):
+                    out = new
+                    if node.result.type.dtype == "ui8":
+                        q = new.type.quant
+                        out = self._shift_zero_point(node, new, PerTensor(q.scale,
+                                                     q.zero_point + 128), "ui8",
+                                                     f"{node.result.name}.u8")
+                    self.graph.outputs = [out if v is node.result else v
+                                          for v in self.graph.outputs]
                 for use in list(node.result.uses):
                     if use.node.op != "dequantize_linear":
                         use.node.set_operand(use.index, new)

@@ -225,8 +225,8 @@ def quant_report(float_graph: Graph, int_graph: Graph,
                  samples: list[Mapping[str, np.ndarray]]) -> dict:
     """Per-layer SQNR of the int8 graph against the float graph on ``samples``.
 
-    Layers are matched by value name; a layer's int8 result is dequantized with its own
-    scale. Output SQNR and top-1 agreement (for outputs with more than one element per
+    Layers are matched by value name (give both graphs the same names, e.g. by parsing
+    both from printed IR); a layer's int8 result is dequantized with its own scale. Output SQNR and top-1 agreement (for outputs with more than one element per
     row) are reported too; the layers that lose most come first.
     """
     from compiler import interp
@@ -245,11 +245,12 @@ def quant_report(float_graph: Graph, int_graph: Graph,
         fenv = interp.run_all(float_graph, s)
         ienv = interp.run_all(int_graph, s)
         for node, fv in pairs:
+            v_name = node.result.name
             q = node.result.type.quant
             deq = (ienv[id(node.result)].astype(np.float64) - q.zero_point) * q.scale
             ref = fenv[id(fv)].astype(np.float64)
-            signal[node.loc] = signal.get(node.loc, 0.0) + float(np.sum(ref**2))
-            noise[node.loc] = noise.get(node.loc, 0.0) + float(np.sum((ref - deq) ** 2))
+            signal[v_name] = signal.get(v_name, 0.0) + float(np.sum(ref**2))
+            noise[v_name] = noise.get(v_name, 0.0) + float(np.sum((ref - deq) ** 2))
         for name, fo, io_ in zip(float_graph.output_names, float_graph.outputs,
                                  int_graph.outputs):
             ref = fenv[id(fo)].astype(np.float64)
@@ -266,9 +267,9 @@ def quant_report(float_graph: Graph, int_graph: Graph,
     def sqnr(sig: float, noi: float) -> float:
         return float("inf") if noi == 0 else 10 * np.log10(max(sig, 1e-30) / noi)
 
-    layers = [{"node": loc, "op": node.op,
-               "sqnr_db": round(float(sqnr(signal[loc], noise[loc])), 2)}
-              for node, _ in pairs for loc in [node.loc]]
+    layers = [{"node": node.loc, "value": node.result.name, "op": node.op,
+               "sqnr_db": round(float(sqnr(signal[node.result.name], noise[node.result.name])), 2)}
+              for node, _ in pairs]
     layers.sort(key=lambda r: r["sqnr_db"])
     return {
         "samples": len(samples),

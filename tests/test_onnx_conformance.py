@@ -29,8 +29,6 @@ SUPPORTED_OPS = frozenset(CONVERTERS) | {"Constant"}
 
 UNSUPPORTED: dict[str, str] = {
     # Models older than opset 13.
-    "test_dropout_default_old": "opset 11 model: edgeir imports opset 13 and newer",
-    "test_dropout_random_old": "opset 11 model: edgeir imports opset 13 and newer",
     # 3-D convolutions and pools.
     "test_averagepool_3d_default": "3-D AveragePool: edgeir has 1-D and 2-D only",
     "test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_False":

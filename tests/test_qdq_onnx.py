@@ -139,3 +139,64 @@ def test_end_to_end_within_accumulated_bound(lowered):
     assert worst <= bound, f"{name}: {what} differ by {worst} LSB (bound {bound})"
     if name != "ad":  # classifiers: the decision agrees (random inputs give close logits)
         assert agree >= 40
+
+
+QLINEAR_CASES = ["test_qlinearconv", "test_qlinearmatmul_2D_int8_float32",
+                 "test_qlinearmatmul_2D_uint8_float32", "test_qlinearmatmul_3D_int8_float32"]
+
+
+@pytest.mark.parametrize("case_name", QLINEAR_CASES)
+def test_qlinear_ops_lower_to_int8_kernels(case_name):
+    """QLinearConv/QLinearMatMul (ONNX node test cases) import as DQ -> op -> Q and
+    qdq-to-int turns them into int8 kernels where the weights are symmetric (uint8 with
+    zero point 128 included); asymmetric weights stay a float op between the model's
+    exact quantization. Either way within 1 LSB of the expected output (float
+    requantization rounding vs TFLM fixed point), uint8 in and out."""
+    from onnx.backend.test.case.node import collect_testcases
+
+    from compiler.onnx_backend import EdgeirBackend
+
+    case = next(c for c in collect_testcases() if c.name == case_name)
+    rep = EdgeirBackend.prepare(case.model)
+    for inputs, expected in case.data_sets:
+        graph = rep.graph_for(inputs)
+        run_pipeline(graph, parse_pipeline("canonicalize,qdq-to-int"))
+        assert not any(n.op in ("quantize_linear", "dequantize_linear")
+                       and not n.operands[0].is_constant for n in graph.nodes)
+        feeds = rep.feeds(inputs)
+        feeds = {k: v for k, v in feeds.items() if k in graph.input_names}
+        got = interp.run(graph, feeds)[graph.output_names[0]]
+        want = expected[0]
+        if got.dtype != want.dtype:  # uint8 outputs come back as int8 - 128
+            got = (got.astype(np.int16) + 128).astype(want.dtype)
+        assert np.abs(got.astype(np.int32) - want.astype(np.int32)).max() <= 1
+
+
+def test_qlinearconv_with_symmetric_weights_is_an_int8_kernel():
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+    w = rng.integers(-127, 128, (8, 4, 3, 3), dtype=np.int8)
+    inits = [numpy_helper.from_array(a, n) for a, n in [
+        (np.float32(0.05), "xs"), (np.uint8(120), "xz"), (w, "w"),
+        (rng.uniform(0.001, 0.01, 8).astype(np.float32), "ws"), (np.zeros(8, np.int8), "wz"),
+        (np.float32(0.2), "ys"), (np.uint8(100), "yz"),
+        (rng.integers(-500, 500, 8).astype(np.int32), "b")]]
+    node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"],
+                            ["y"], name="qconv", pads=[1, 1, 1, 1])
+    model = helper.make_model(helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 4, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.UINT8, [1, 8, 6, 6])], inits),
+        opset_imports=[helper.make_opsetid("", 17)])
+    from compiler.frontends.onnx_import import import_model
+
+    graph = import_model(model)
+    run_pipeline(graph, parse_pipeline(QDQ_PIPELINE))
+    assert "qconv2d" in {n.op for n in graph.nodes}
+    sess = _session(model)
+    for _ in range(10):
+        x = rng.integers(0, 256, (1, 4, 6, 6), dtype=np.uint8)
+        want = sess.run(None, {"x": x})[0]
+        got = interp.run(graph, {"x": x})["y"]
+        assert got.dtype == np.uint8
+        assert np.abs(got.astype(np.int32) - want.astype(np.int32)).max() <= 1

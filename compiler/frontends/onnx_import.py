@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 import onnx
+import onnx.version_converter
 from onnx import numpy_helper
 
 from compiler.diagnostics import EdgeirError
@@ -177,7 +178,12 @@ def _pair(values: tuple[int, ...], one_d: bool, fill: int) -> tuple[int, ...]:
 
 @converter("Conv")
 def _conv(ctx: _Ctx) -> None:
-    x, w = ctx.value(0), ctx.value(1)
+    bias = ctx.value(2) if ctx.has(2) else None
+    ctx.output(_conv_of(ctx, ctx.value(0), ctx.value(1), bias, ctx.node.output[0]))
+
+
+def _conv_of(ctx: _Ctx, x: Value, w: Value, bias: Value | None, out_name: str) -> Value:
+    """Conv's semantics (1-D lifted to 2-D) on the given operands; the result value."""
     one_d = _spatial_rank(ctx) == 1
     kernel = tuple(w.type.shape[2:])
     strides = tuple(ctx.attr("strides", (1,) * len(kernel)))
@@ -188,13 +194,85 @@ def _conv(ctx: _Ctx) -> None:
         pads = (0, pads[0], 0, pads[1])
     attrs = {"strides": _pair(strides, one_d, 1), "dilations": _pair(dils, one_d, 1),
              "pads": _pads_2d(pads), "group": int(ctx.attr("group", 1))}
-    operands = [x, w] + ([ctx.value(2)] if ctx.has(2) else [])
+    operands = [x, w] + ([bias] if bias is not None else [])
     if not one_d:
-        ctx.output(ctx.emit("conv2d", operands, attrs).result)
-        return
-    y = ctx.emit("conv2d", operands, attrs, [f"{ctx.node.output[0]}.2d"]).result
+        return ctx.emit("conv2d", operands, attrs, [out_name]).result
+    y = ctx.emit("conv2d", operands, attrs, [f"{out_name}.2d"]).result
     n, c, _, length = y.type.shape
-    ctx.output(ctx.emit("reshape", [y], {"shape": (n, c, length)}).result)
+    return ctx.emit("reshape", [y], {"shape": (n, c, length)}, [out_name]).result
+
+
+# -- quantized ONNX ops: expanded to DequantizeLinear -> float op -> QuantizeLinear ----------
+# qdq-to-int then lowers the QLinear ones to int8 kernels exactly like QDQ models. The
+# Integer ones (int32 results) dequantize with scale 1 in float64, where the sums of
+# int8 products are exact, and quantize back to int32 with scale 1.
+
+
+def _dq(ctx: _Ctx, x: Value, scale: Value, zp: Value | None, axis: int, name: str) -> Value:
+    operands = [x, scale] + ([zp] if zp is not None else [])
+    return ctx.emit("dequantize_linear", operands, {"axis": axis}, [name]).result
+
+
+def _q(ctx: _Ctx, y: Value, scale: Value, zp: Value, name: str) -> Value:
+    return ctx.emit("quantize_linear", [y, scale, zp], {"axis": 1, "to": zp.type.dtype},
+                    [name]).result
+
+
+@converter("QLinearConv")
+def _qlinear_conv(ctx: _Ctx) -> None:
+    out = ctx.node.output[0]
+    x = _dq(ctx, ctx.value(0), ctx.value(1), ctx.value(2), 1, f"{out}.x")
+    w = _dq(ctx, ctx.value(3), ctx.value(4), ctx.value(5), 0, f"{out}.w")
+    bias = None
+    if ctx.has(8):
+        b_scale = (ctx.const(1, "x_scale").astype(np.float32)
+                   * ctx.const(4, "w_scale").astype(np.float32)).reshape(-1)
+        scale = ctx.importer.constant(b_scale, f"{out}.bias_scale")
+        zero = ctx.importer.constant(np.zeros(b_scale.shape, np.int32), f"{out}.bias_zp")
+        bias = _dq(ctx, ctx.value(8), scale, zero, 0, f"{out}.bias")
+    y = _conv_of(ctx, x, w, bias, f"{out}.f32")
+    ctx.output(_q(ctx, y, ctx.value(6), ctx.value(7), out))
+
+
+@converter("QLinearMatMul")
+def _qlinear_matmul(ctx: _Ctx) -> None:
+    out = ctx.node.output[0]
+    a = _dq(ctx, ctx.value(0), ctx.value(1), ctx.value(2), 1, f"{out}.a")
+    b_axis = ctx.value(3).type.rank - 1  # per-column scales of B
+    b = _dq(ctx, ctx.value(3), ctx.value(4), ctx.value(5), b_axis, f"{out}.b")
+    y = ctx.emit("matmul", [a, b], {}, [f"{out}.f32"]).result
+    ctx.output(_q(ctx, y, ctx.value(6), ctx.value(7), out))
+
+
+def _integer_operand(ctx: _Ctx, i: int, zp_index: int, axis: int, name: str) -> Value:
+    zp = ctx.value(zp_index) if ctx.has(zp_index) else None
+    shape = zp.type.shape if zp is not None else ()
+    one = ctx.importer.constant(np.ones(shape, np.float64), f"{name}.unit_scale")
+    return _dq(ctx, ctx.value(i), one, zp, axis, name)
+
+
+def _to_int32(ctx: _Ctx, y: Value) -> Value:
+    out = ctx.node.output[0]
+    one = ctx.importer.constant(np.asarray(1.0, np.float64), f"{out}.unit_scale")
+    zero = ctx.importer.constant(np.asarray(0, np.int32), f"{out}.zero")
+    return _q(ctx, y, one, zero, out)
+
+
+@converter("ConvInteger")
+def _conv_integer(ctx: _Ctx) -> None:
+    out = ctx.node.output[0]
+    x = _integer_operand(ctx, 0, 2, 1, f"{out}.x")
+    w = _integer_operand(ctx, 1, 3, 0, f"{out}.w")
+    ctx.output(_to_int32(ctx, _conv_of(ctx, x, w, None, f"{out}.f64")))
+
+
+@converter("MatMulInteger")
+def _matmul_integer(ctx: _Ctx) -> None:
+    out = ctx.node.output[0]
+    a = _integer_operand(ctx, 0, 2, ctx.value(0).type.rank - 1, f"{out}.a")
+    b = _integer_operand(ctx, 1, 3, ctx.value(1).type.rank - 1, f"{out}.b")
+    y = ctx.emit("matmul", [a, b], {}, [f"{out}.f64"]).result
+    ctx.output(_to_int32(ctx, y))
 
 
 @converter("ConvTranspose")
@@ -767,7 +845,7 @@ def _default_opset(model: onnx.ModelProto, filename: str) -> int:
         raise EdgeirError("the model declares no ai.onnx opset", filename,
                           "the model is malformed", "input")
     version = versions[0]
-    if not MIN_OPSET <= version <= MAX_OPSET:
+    if version > MAX_OPSET:
         raise EdgeirError(f"opset {version} is not supported (supported: {MIN_OPSET} to "
                           f"{MAX_OPSET})", filename,
                           "convert it with onnx.version_converter.convert_version(model, 17)",
@@ -816,7 +894,21 @@ def import_model(model: onnx.ModelProto, filename: str = "<model>",
     if not model.graph.node and not model.graph.output:
         raise EdgeirError("not an ONNX model (no graph)", filename,
                           "pass an .onnx file exported by PyTorch, tf2onnx or similar", "input")
-    return _Importer(model, filename, input_shapes or {}).run()
+    return _Importer(_upgraded(model, filename), filename, input_shapes or {}).run()
+
+
+def _upgraded(model: onnx.ModelProto, filename: str) -> onnx.ModelProto:
+    """Models older than opset 13 are upgraded with onnx's version converter."""
+    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    if not versions or versions[0] >= MIN_OPSET:
+        return model
+    try:
+        return onnx.version_converter.convert_version(model, MIN_OPSET)
+    except Exception as err:  # noqa: BLE001 - the converter raises many types
+        first = (str(err).strip().splitlines() or ["conversion failed"])[0]
+        raise EdgeirError(f"opset {versions[0]} is older than {MIN_OPSET} and onnx's version "
+                          f"converter cannot upgrade it: {first}", filename,
+                          "re-export the model with opset 13 or newer", "unsupported") from None
 
 
 def load_onnx(path: str | Path, input_shapes: Mapping[str, tuple[int, ...]] | None = None) -> Graph:

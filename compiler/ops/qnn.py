@@ -460,13 +460,16 @@ DEQUANTIZE = OpDef("dequantize", "i8 -> f32 at a graph edge, as TFLM's DEQUANTIZ
 
 
 def _infer_requantize(attrs: Attrs, types: Sequence[TensorType]) -> list[TensorType]:
-    if types[0].dtype != "i8":
-        raise InferError(f"requantize takes i8, got {types[0].dtype}")
-    return [TensorType("i8", types[0].shape)]
+    if types[0].dtype not in ("i8", "ui8") or attrs.to not in ("i8", "ui8"):
+        raise InferError(f"requantize converts between i8 and ui8, got {types[0].dtype} -> "
+                         f"{attrs.to}")
+    return [TensorType(attrs.to, types[0].shape)]
 
 
 def _check_requantize(attrs: Attrs, ins: Sequence[TensorType], outs: Sequence[TensorType]) -> None:
-    xq, oq = per_tensor(ins[0], "input"), per_tensor(outs[0], "output")
+    xq, oq = ins[0].quant, outs[0].quant
+    if not isinstance(xq, PerTensor) or not isinstance(oq, PerTensor):
+        raise InferError("requantize needs per-tensor quantization on input and output")
     check_zp(attrs, "x_zp", xq)
     check_zp(attrs, "out_zp", oq)
     check_requant(attrs, [xq.scale / oq.scale])
@@ -475,12 +478,15 @@ def _check_requantize(attrs: Attrs, ins: Sequence[TensorType], outs: Sequence[Te
 def _eval_requantize(attrs: Attrs, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
     x = xs[0].astype(np.int64) - attrs.x_zp
     y = arith.multiply_by_quantized_multiplier(x, attrs.multiplier[0], attrs.shift[0])
-    return [np.clip(y + attrs.out_zp, I8_MIN, I8_MAX).astype(np.int8)]
+    lo, hi = (0, 255) if attrs.to == "ui8" else (I8_MIN, I8_MAX)
+    return [np.clip(y + attrs.out_zp, lo, hi).astype(np.uint8 if attrs.to == "ui8" else np.int8)]
 
 
-REQUANTIZE = OpDef("requantize", "i8 -> i8 with another scale/zero point (TFLM QUANTIZE "
-                   "int8 -> int8)", ("x",), _infer_requantize, _eval_requantize,
-                   {"x_zp": ZP, "out_zp": ZP, **REQUANT}, check=_check_requantize)
+REQUANTIZE = OpDef("requantize", "int8/uint8 -> int8/uint8 with another scale and zero point "
+                   "(TFLM QUANTIZE int8 -> int8); with equal scales an exact zero-point shift",
+                   ("x",), _infer_requantize, _eval_requantize,
+                   {"x_zp": ZP, "out_zp": ZP, **REQUANT, "to": Attr("str", "i8")},
+                   check=_check_requantize)
 
 # -- fixed-point activations (output quantization fixed by the TFLite spec) --------------------
 
