@@ -237,14 +237,47 @@ def cmd_show(args: argparse.Namespace) -> int:
     graph = load_model(args.model, parse_input_shapes(args.input_shape))
     if args.pipeline:
         _run_passes(graph, args)
+    report = None
+    if args.calib:
+        from compiler.text import parse, print_graph
+
+        graph = parse(print_graph(graph))  # the printed names, as the report uses them
+        report = _show_quant_report(graph, args)
     summary = summarize(graph)
+    if report is not None:
+        summary["quantization"] = report
     if args.json:
         import json
 
         sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    else:
-        render_table(summary, Path(args.model).name)
+        return 0
+    sqnr = None
+    if report is not None:
+        sqnr = {r["value"]: r["sqnr_db"] for r in report["layers_worst_first"]}
+    render_table(summary, Path(args.model).name, sqnr)
+    if report is not None:
+        from rich.console import Console
+
+        worst = ", ".join(f"{r['node']} ({r['sqnr_db']} dB)"
+                          for r in report["layers_worst_first"][:3])
+        Console().print(f"int8 ({report['observer']}, {report['samples']} samples): output "
+                        f"SQNR {report['output_sqnr_db']} dB, top-1 agreement "
+                        f"{report['top1_agreement']}; most lossy layers: {worst}")
     return 0
+
+
+def _show_quant_report(graph: Graph, args: argparse.Namespace) -> dict:
+    """Quantize a copy of the float graph (PTQ) and compare it layer by layer."""
+    from compiler.quant import calib
+    from compiler.text import parse, print_graph
+    from passes.quantize import quant_report, quantize_graph
+
+    float_graph = parse(print_graph(graph))
+    int_graph = parse(print_graph(graph))
+    samples = calib.load_samples(float_graph, args.calib)
+    quantize_graph(int_graph, samples, args.observer)
+    val = calib.load_samples(float_graph, args.val) if args.val else samples
+    return {"observer": args.observer, **quant_report(float_graph, int_graph, val)}
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
@@ -369,6 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="print a per-node table: shapes, params, MACs, bytes")
     p.add_argument("model", help="an .onnx, .tflite or .ir file")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--calib", metavar="DATA", help="quantize a copy (PTQ) on this data and "
+                   "show each layer's int8 SQNR")
+    p.add_argument("--val", metavar="DATA", help="data for the SQNR (default: --calib)")
+    p.add_argument("--observer", default="minmax", choices=["minmax", "percentile", "mse"])
     _add_input_shape(p)
     _add_pipeline_flags(p)
     p.set_defaults(func=cmd_show)

@@ -26,6 +26,7 @@ def summarize(graph: Graph) -> dict[str, Any]:
                 param_bytes += v.type.nbytes
         rows.append({
             "node": node.loc or node.results[0].name,
+            "value": node.results[0].name,
             "op": node.op,
             "output_shapes": [list(v.type.shape) for v in node.results],
             "output_dtype": node.results[0].type.dtype,
@@ -49,22 +50,28 @@ def summarize(graph: Graph) -> dict[str, Any]:
     }
 
 
-def render_table(summary: dict[str, Any], title: str) -> None:
+def render_table(summary: dict[str, Any], title: str, sqnr: dict[str, float] | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"{title}: {summary['graph']}", title_justify="left")
-    for name, justify in (("node", "left"), ("op", "left"), ("output shape", "left"),
-                          ("params", "right"), ("MACs", "right"), ("activation bytes", "right")):
+    columns = [("node", "left"), ("op", "left"), ("output shape", "left"), ("params", "right"),
+               ("MACs", "right"), ("activation bytes", "right")]
+    if sqnr is not None:
+        columns.append(("int8 SQNR dB", "right"))
+    for name, justify in columns:
         table.add_column(name, justify=justify)
     for r in summary["nodes"]:
         shapes = ", ".join("x".join(map(str, s)) for s in r["output_shapes"])
-        table.add_row(r["node"], r["op"], f"{shapes} {r['output_dtype']}", f"{r['params']:,}",
-                      f"{r['macs']:,}", f"{r['activation_bytes']:,}")
+        cells = [r["node"], r["op"], f"{shapes} {r['output_dtype']}", f"{r['params']:,}",
+                 f"{r['macs']:,}", f"{r['activation_bytes']:,}"]
+        if sqnr is not None:
+            cells.append(f"{sqnr[r['value']]:.1f}" if r["value"] in sqnr else "")
+        table.add_row(*cells)
     t = summary["totals"]
     table.add_section()
     table.add_row(f"total ({t['nodes']} nodes)", "", "", f"{t['params']:,}", f"{t['macs']:,}",
-                  f"{t['activation_bytes']:,}")
+                  f"{t['activation_bytes']:,}", *([""] if sqnr is not None else []))
     console = Console()
     console.print(table)
     console.print(f"weights: {t['param_bytes']:,} bytes; MACs counted over "

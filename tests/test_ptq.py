@@ -179,3 +179,23 @@ def test_cli_bad_calibration_is_one_line_and_writes_nothing(tmp_path):
     assert proc.returncode == 3
     assert len(proc.stderr.strip().splitlines()) == 1 and "has shape" in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["calib.npz"]
+
+
+def test_show_reports_per_layer_sqnr(tmp_path):
+    import json
+
+    from sklearn.datasets import load_digits
+
+    data = tmp_path / "calib.npz"
+    images = (load_digits().data[:64] / 16).astype(np.float32).reshape(64, 1, 1, 8, 8)
+    np.savez(data, input=images)
+    model = Path(__file__).resolve().parents[1] / "examples" / "digits" / "model.onnx"
+    proc = subprocess.run([EDGEIR, "show", str(model), "-p", STANDARD_PIPELINE, "--calib",
+                           str(data), "--json"], capture_output=True, text=True, check=True)
+    summary = json.loads(proc.stdout)
+    report = summary["quantization"]
+    assert report["samples"] == 64 and report["top1_agreement"] >= 0.98
+    layers = {r["value"]: r for r in report["layers_worst_first"]}
+    convs = [r for r in summary["nodes"] if r["op"] == "conv2d"]
+    assert len(convs) == 3 and all(r["value"] in layers for r in convs)
+    assert all(20 < layers[r["value"]]["sqnr_db"] < 80 for r in convs)
