@@ -200,3 +200,28 @@ def test_qlinearconv_with_symmetric_weights_is_an_int8_kernel():
         got = interp.run(graph, {"x": x})["y"]
         assert got.dtype == np.uint8
         assert np.abs(got.astype(np.int32) - want.astype(np.int32)).max() <= 1
+
+
+def test_inconsistent_qdq_bias_scale_is_a_clear_error(tmp_path):
+    """A bias whose scale is not input scale x weight scale cannot be an int32 bias of an
+    int8 kernel: one line naming the node, exit code 3, nothing written."""
+    import subprocess
+    import sys
+
+    from onnx import numpy_helper
+
+    model = onnx.load(MODELS / "kws_qdq.onnx")
+    for init in model.graph.initializer:
+        if init.name == "conv_3.bias_quantized_scale":
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * 3, init.name))
+    bad = tmp_path / "bad.onnx"
+    onnx.save(model, bad)
+    out = tmp_path / "out.ir"
+    edgeir = str(Path(sys.executable).with_name("edgeir"))
+    proc = subprocess.run([edgeir, "opt", str(bad), "-p", QDQ_PIPELINE, "-o", str(out)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 3, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "conv_3" in lines[0] and "inconsistent QDQ" in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.onnx"]

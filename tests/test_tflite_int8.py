@@ -71,3 +71,22 @@ def test_every_intermediate_bit_exact(model):
                 f"{name}: {node.label} differs from tflite-micro"
             compared += 1
     assert compared >= 3 * (len(graph.nodes) - 2)
+
+
+@pytest.mark.parametrize("name", ["ad", "resnet8", "vww"])
+def test_float_tflite_matches_tflite_micro(name):
+    """Float .tflite models import to the float ops (NHWC): within 1e-5 of the output range
+    of tflite-micro's float kernels. (kws_fp32.tflite is a hybrid int8-weight model, which
+    tflite-micro refuses and edgeir rejects with an 'unsupported' error.)"""
+    path = MODELS / f"{name}_fp32.tflite"
+    graph = load_tflite(path)
+    verify(graph)
+    oracle = runtime.Interpreter.from_file(str(path), arena_size=1 << 23)
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        x = rng.random(graph.inputs[0].type.shape).astype(np.float32)
+        oracle.set_input(x, 0)
+        oracle.invoke()
+        ref = oracle.get_output(0)
+        got = interp.run(graph, {graph.input_names[0]: x})[graph.output_names[0]]
+        assert np.abs(got - ref).max() <= 1e-5 * (np.ptp(ref) + 1e-12)
