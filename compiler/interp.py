@@ -15,7 +15,8 @@ from compiler.diagnostics import EdgeirError
 from compiler.ir import Graph
 
 
-def check_inputs(graph: Graph, feeds: Mapping[str, np.ndarray], where: str = "") -> list[np.ndarray]:
+def check_inputs(graph: Graph, feeds: Mapping[str, np.ndarray],
+                 where: str = "") -> list[np.ndarray]:
     """The feeds in graph input order, checked for names, shapes and dtypes."""
     missing = [n for n in graph.input_names if n not in feeds]
     if missing:
@@ -50,7 +51,8 @@ def run_all(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[int, np.ndarr
     return _execute(graph, feeds, keep_all=True)
 
 
-def _execute(graph: Graph, feeds: Mapping[str, np.ndarray], keep_all: bool) -> dict[int, np.ndarray]:
+def _execute(graph: Graph, feeds: Mapping[str, np.ndarray],
+             keep_all: bool) -> dict[int, np.ndarray]:
     env: dict[int, np.ndarray] = {}
     for value, array in zip(graph.inputs, check_inputs(graph, feeds)):
         env[id(value)] = array

@@ -86,8 +86,9 @@ def _convert(pass_name: str, key: str, type_name: str, raw: str) -> object:
             return float(raw)
         return raw
     except ValueError:
-        raise EdgeirError(f"option '{key}' of pass '{pass_name}' must be {'an' if type_name[0] in 'aeiou' else 'a'} {type_name}, "
-                          f"got {raw!r}", "-p", None, "usage") from None
+        article = "an" if type_name[0] in "aeiou" else "a"
+        raise EdgeirError(f"option '{key}' of pass '{pass_name}' must be {article} "
+                          f"{type_name}, got {raw!r}", "-p", None, "usage") from None
 
 
 @dataclass

@@ -12,7 +12,8 @@ from passes.quantize import Quantize
 from passes.to_nhwc import ToNHWC
 
 PASSES: dict[str, type[Pass]] = {
-    p.name: p for p in (Canonicalize, FoldBatchNorm, FuseActivation, FoldPad, QdqToInt, Quantize, ToNHWC)
+    p.name: p for p in (Canonicalize, FoldBatchNorm, FuseActivation, FoldPad, QdqToInt,
+                        Quantize, ToNHWC)
 }
 
 # The standard float pipeline `edgeir opt` and `edgeir compile` run by default.

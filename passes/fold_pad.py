@@ -51,7 +51,8 @@ class FoldPad(Pass):
     @staticmethod
     def _plan(pad: Node, reader: Node) -> tuple[int, ...] | None:
         """The reader's new pads, or None if the pad cannot fold into it."""
-        if reader.op not in ("conv2d", "avg_pool", "max_pool") or reader.operands[0] is not pad.result:
+        if reader.op not in ("conv2d", "avg_pool", "max_pool") \
+                or reader.operands[0] is not pad.result:
             return None
         if sum(1 for u in pad.result.uses if u.node is reader) != 1:
             return None
@@ -81,4 +82,5 @@ class FoldPad(Pass):
         if reader.op == "avg_pool" and any(old) and not reader.attrs.get("count_include_pad"):
             return None
         h, w = spatial
-        return (old[0] + pads[h], old[1] + pads[w], old[2] + pads[h + rank], old[3] + pads[w + rank])
+        return (old[0] + pads[h], old[1] + pads[w],
+                old[2] + pads[h + rank], old[3] + pads[w + rank])

@@ -226,8 +226,9 @@ def quant_report(float_graph: Graph, int_graph: Graph,
     """Per-layer SQNR of the int8 graph against the float graph on ``samples``.
 
     Layers are matched by value name (give both graphs the same names, e.g. by parsing
-    both from printed IR); a layer's int8 result is dequantized with its own scale. Output SQNR and top-1 agreement (for outputs with more than one element per
-    row) are reported too; the layers that lose most come first.
+    both from printed IR); a layer's int8 result is dequantized with its own scale.
+    Output SQNR and top-1 agreement (for outputs with more than one element per row) are
+    reported too; the layers that lose most come first.
     """
     from compiler import interp
 
@@ -251,8 +252,7 @@ def quant_report(float_graph: Graph, int_graph: Graph,
             ref = fenv[id(fv)].astype(np.float64)
             signal[v_name] = signal.get(v_name, 0.0) + float(np.sum(ref**2))
             noise[v_name] = noise.get(v_name, 0.0) + float(np.sum((ref - deq) ** 2))
-        for name, fo, io_ in zip(float_graph.output_names, float_graph.outputs,
-                                 int_graph.outputs):
+        for fo, io_ in zip(float_graph.outputs, int_graph.outputs):
             ref = fenv[id(fo)].astype(np.float64)
             got = ienv[id(io_)].astype(np.float64)
             if io_.type.dtype == "i8":

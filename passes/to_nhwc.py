@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compiler.ir import Graph, Node, PerTensor, PerAxis, Quant
+from compiler.ir import Graph, Node, PerAxis, PerTensor, Quant
 from compiler.passbase import Pass, PassResult
 from compiler.rewrite import build, only_user, producer_of
 from passes.canonicalize import Canonicalize
@@ -155,7 +155,8 @@ class ToNHWC(Pass):
     # -- step 3 -----------------------------------------------------------------------------
     @staticmethod
     def _fold_flatten(graph: Graph, node: Node) -> bool:
-        if node.op != "gemm" or node.attrs.get("trans_a", False) or not node.operands[1].is_constant:
+        if node.op != "gemm" or node.attrs.get("trans_a", False) \
+                or not node.operands[1].is_constant:
             return False
         reshape = producer_of(node.operands[0], "reshape")
         if reshape is None or only_user(graph, reshape.result) is not node:

@@ -411,7 +411,7 @@ def graphs(draw) -> Graph:
     g = b.graph
     # Input port names: unique, often different from the printed value names.
     ports = draw(st.lists(PORTS, min_size=len(g.inputs), max_size=len(g.inputs), unique=True))
-    for value, port in zip(g.inputs, ports):
+    for value in g.inputs:
         value.name = draw(NAMES)
     g.input_names = ports
     # Outputs: the last values made, plus random others (constants and inputs too).

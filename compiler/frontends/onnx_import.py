@@ -64,8 +64,8 @@ class _Ctx:
         return self.importer.loc(self.node)
 
     def fail(self, what: str, hint: str | None = None, kind: str = "unsupported") -> EdgeirError:
-        return EdgeirError(what, f"{self.importer.filename}: node '{self.loc}' ({self.node.op_type})",
-                           hint, kind)
+        where = f"{self.importer.filename}: node '{self.loc}' ({self.node.op_type})"
+        return EdgeirError(what, where, hint, kind)
 
     def has(self, i: int) -> bool:
         return i < len(self.node.input) and self.node.input[i] != ""
@@ -688,7 +688,7 @@ class _Importer:
         nodes = _topological(g, self.filename)
         for init in g.initializer:
             self.values[init.name] = self.constant(self._tensor(init), init.name)
-        for init in g.sparse_initializer:
+        if len(g.sparse_initializer):
             raise EdgeirError("sparse initializers are not supported", self.filename,
                               kind="unsupported")
         initializer_names = {i.name for i in g.initializer}
@@ -716,13 +716,16 @@ class _Importer:
             known = node.op_type in CONVERTERS or node.op_type in FOLD_ONLY \
                 or node.op_type == "Constant"
             if node.domain not in ("", "ai.onnx") or not known:
-                key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+                key = node.op_type
+                if node.domain not in ("", "ai.onnx"):
+                    key = f"{node.domain}.{node.op_type}"
                 missing.setdefault(key, []).append(self.loc(node))
         if missing:
             parts = []
             for op in sorted(missing):
                 names = missing[op]
-                shown = ", ".join(names[:5]) + (f", +{len(names) - 5} more" if len(names) > 5 else "")
+                more = f", +{len(names) - 5} more" if len(names) > 5 else ""
+                shown = ", ".join(names[:5]) + more
                 parts.append(f"{op} ({shown})")
             raise EdgeirError(f"unsupported ONNX op(s): {'; '.join(parts)}", self.filename,
                               "see the README's list of supported ops", "unsupported")
@@ -823,7 +826,8 @@ class _Importer:
         try:
             results = ReferenceEvaluator(model).run(None, feeds)
         except Exception as err:  # noqa: BLE001 - the reference raises anything
-            raise ctx.fail(f"cannot evaluate constant {node.op_type}: {err}", kind="input") from None
+            raise ctx.fail(f"cannot evaluate constant {node.op_type}: {err}",
+                           kind="input") from None
         values = []
         for name, array in zip([o for o in node.output if o], results):
             array = np.asarray(array)

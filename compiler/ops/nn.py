@@ -104,7 +104,8 @@ def _infer_conv(attrs: Attrs, types: Sequence[TensorType]) -> list[TensorType]:
     o, ci, kh, kw = conv_weight_oihw(types[1].shape, attrs.layout)
     g = attrs.group
     if g < 1 or c % g or o % g or ci * g != c:
-        raise InferError(f"group {g} does not fit {c} input channels, weight {list(types[1].shape)}")
+        raise InferError(f"group {g} does not fit {c} input channels, "
+                         f"weight {list(types[1].shape)}")
     if len(types) > 2 and types[2].shape != (o,):
         raise InferError(f"bias must have shape [{o}], got {list(types[2].shape)}")
     pt, pl, pb, pr = attrs.pads

@@ -555,6 +555,6 @@ QHARD_SWISH = OpDef(
         lambda xq, oq: arith.hard_swish_int8_params(xq.scale, xq.zero_point, oq.scale,
                                                     oq.zero_point)))
 
-OPS = [QSOFTMAX, QLOGISTIC, QTANH, QHARD_SWISH, QCONV2D, QFULLY_CONNECTED, QADD, QMUL, QAVG_POOL, QMAX_POOL, QMEAN, QUANTIZE, DEQUANTIZE,
-       REQUANTIZE]
+OPS = [QCONV2D, QFULLY_CONNECTED, QADD, QMUL, QAVG_POOL, QMAX_POOL, QMEAN, QSOFTMAX, QLOGISTIC,
+       QTANH, QHARD_SWISH, QUANTIZE, DEQUANTIZE, REQUANTIZE]
 

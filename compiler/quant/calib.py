@@ -112,8 +112,8 @@ def load_samples(graph: Graph, path: str | Path) -> list[dict[str, np.ndarray]]:
                 raise ValueError
             arrays = {k: data[k] for k in data.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError):
-        raise EdgeirError("not a readable .npz file", str(p),
-                          "save samples with numpy.savez(path, input_name=array)", "input") from None
+        raise EdgeirError("not a readable .npz file", str(p), "save samples with "
+                          "numpy.savez(path, input_name=array)", "input") from None
     return samples_from_arrays(graph, arrays, str(p))
 
 

@@ -6,7 +6,8 @@ constants print their exact bytes. ``parse(print(g))`` prints the same text agai
 
     graph @kws(%input: tensor<1x1x49x10xf32>) {
       %w = const dense<"0x0000803F..."> : tensor<64x1x10x4xf32>
-      %conv_1 = conv2d(%input, %w, %b) {pads = [5, 1, 4, 2], strides = [2, 2]} : tensor<1x64x25x5xf32> loc("conv_1")
+      %conv_1 = conv2d(%input, %w, %b) {pads = [5, 1, 4, 2], strides = [2, 2]}
+                   : tensor<1x64x25x5xf32> loc("conv_1")   (one line in real output)
       return %softmax as "output"
     }
 """
@@ -212,7 +213,8 @@ def print_graph(graph: Graph, elide_bytes: int | None = None) -> str:
     return Printer(elide_bytes=elide_bytes).graph(graph)
 
 
-def print_graph_with_sidecar(graph: Graph, bin_name: str, threshold: int = 1024) -> tuple[str, bytes]:
+def print_graph_with_sidecar(graph: Graph, bin_name: str,
+                             threshold: int = 1024) -> tuple[str, bytes]:
     """The textual IR plus the content of the sidecar ``bin_name`` it refers to."""
     sidecar = Sidecar(bin_name, threshold)
     text = Printer(sidecar=sidecar).graph(graph)
