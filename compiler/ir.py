@@ -269,6 +269,9 @@ class Graph:
     output_names: list[str] = field(default_factory=list)
     constants: list[Value] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
+    # Graph-wide facts decided by passes (e.g. the memory plan: arena size, the offsets of
+    # the graph's inputs); printed as `attributes {...}` after the signature.
+    attrs: dict[str, Any] = field(default_factory=dict)
 
     # -- building -------------------------------------------------------------------
     def add_input(self, type_: TensorType, name: str) -> Value:

@@ -73,6 +73,14 @@ class Attrs:
         return self.__dict__.get(name, default)
 
 
+# Attributes any op may carry once the backend has lowered it: the kernel that computes it
+# and where its results live in the arena (byte offsets, one per result).
+BACKEND_ATTRS: dict[str, Attr] = {
+    "impl": Attr("str", "", "the C kernel that computes the node (set by lower-c)"),
+    "offsets": Attr("ints", (), "arena byte offset of each result (set by plan-memory)"),
+}
+
+
 InferFn = Callable[[Attrs, Sequence[TensorType]], list[TensorType]]
 EvalFn = Callable[[Attrs, Sequence[np.ndarray]], list[np.ndarray]]
 MacsFn = Callable[[Attrs, Sequence[TensorType], Sequence[TensorType]], int]
@@ -111,18 +119,23 @@ class OpDef:
             return None
         return len(self.operands)
 
+    @property
+    def all_attrs(self) -> dict[str, Attr]:
+        """The op's own attributes plus the backend ones every op may carry."""
+        return {**self.attrs, **BACKEND_ATTRS}
+
     def attrs_of(self, node: Node) -> Attrs:
         """The node's attributes normalized, with defaults filled (ValueError if bad)."""
         values: dict[str, Any] = {}
         for name, value in node.attrs.items():
-            spec = self.attrs.get(name)
+            spec = self.all_attrs.get(name)
             if spec is None:
                 raise ValueError(f"unknown attribute '{name}' for op '{self.name}'")
             try:
                 values[name] = check_attr_value(spec.kind, value)
             except ValueError as err:
                 raise ValueError(f"attribute '{name}' of op '{self.name}': {err}") from None
-        for name, spec in self.attrs.items():
+        for name, spec in self.all_attrs.items():
             if name not in values:
                 if spec.required:
                     raise ValueError(f"op '{self.name}' needs attribute '{name}'")

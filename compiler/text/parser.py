@@ -200,7 +200,7 @@ class _Builder:
                 continue
             key_tok, value_tree = entry.children
             key = str(key_tok)
-            spec = opdef.attrs.get(key)
+            spec = opdef.all_attrs.get(key)
             if spec is None:
                 raise self.error(key_tok, f"op '{opdef.name}' has no attribute '{key}'",
                                  f"its attributes are {sorted(opdef.attrs) or 'none'}")
@@ -211,6 +211,18 @@ class _Builder:
             except ValueError as err:
                 raise self.error(key_tok, f"attribute '{key}' of '{opdef.name}' must be "
                                  f"{spec.kind}: {err}") from None
+        return out
+
+    def graph_attrs(self, tree: lark.Tree) -> dict:
+        out: dict[str, Any] = {}
+        for entry in tree.children:
+            if entry is None:
+                continue
+            key_tok, value_tree = entry.children
+            if str(key_tok) in out:
+                raise self.error(key_tok, f"graph attribute '{key_tok}' given twice")
+            value = self.attr_value(value_tree)
+            out[str(key_tok)] = tuple(value) if isinstance(value, list) else value
         return out
 
     def attr_value(self, tree: Any) -> Any:
@@ -231,6 +243,9 @@ class _Builder:
         graph = Graph(name=str(name_tok)[1:])
         for child in rest:
             if child is None:
+                continue
+            if child.data == "graph_attrs":
+                graph.attrs = self.graph_attrs(child.children[0])
                 continue
             if child.data == "arg":
                 value_tok, type_tree, port = child.children

@@ -129,7 +129,11 @@ class Printer:
             name = names.define(value)
             suffix = "" if port == name else f" as {json.dumps(port)}"
             args.append(f"%{name}: {format_type(value.type)}{suffix}")
-        lines = [f"graph @{sanitize(graph.name) or 'main'}({', '.join(args)}) {{"]
+        head = f"graph @{sanitize(graph.name) or 'main'}({', '.join(args)})"
+        if graph.attrs:
+            head += " attributes {" + ", ".join(
+                f"{k} = {format_attr(_plain(graph.attrs[k]))}" for k in sorted(graph.attrs)) + "}"
+        lines = [head + " {"]
         for value in graph.constants:
             lines.append(f"  %{names.define(value)} = const {self.const_body(value)} : "
                          f"{format_type(value.type)}")
@@ -177,7 +181,7 @@ class Printer:
             value = node.attrs[key]
             if isinstance(value, list):
                 value = tuple(value)
-            spec = opdef.attrs.get(key) if opdef is not None else None
+            spec = opdef.all_attrs.get(key) if opdef is not None else None
             if spec is not None:
                 try:
                     value = check_attr_value(spec.kind, value)
@@ -196,6 +200,10 @@ def _list_is_exact(data: np.ndarray) -> bool:
         return True
     nans = data[np.isnan(data)]
     return nans.tobytes() == np.full(nans.shape, np.nan, data.dtype).tobytes()
+
+
+def _plain(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _same(a: Any, b: Any) -> bool:
