@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
 import sys
 import traceback
 import zipfile
@@ -204,12 +205,21 @@ def _verify_diagnostics(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from compiler import interp
 
-    if args.engine != "interp":
-        raise EdgeirError(f"unknown engine '{args.engine}'", "--engine", "use --engine interp",
-                          "usage")
+    if args.engine not in ("interp", "c"):
+        raise EdgeirError(f"unknown engine '{args.engine}'", "--engine",
+                          "use --engine interp or --engine c", "usage")
     if not args.output.endswith(".npz"):
         raise EdgeirError("the output must be an .npz file", args.output, "name it OUT.npz",
                           "usage")
+    if args.engine == "c":
+        from backends.c.build import run_host
+
+        if not Path(args.model).is_dir():
+            raise EdgeirError("--engine c runs a compiled output directory", args.model,
+                              "run `edgeir compile MODEL -o OUTDIR` and pass OUTDIR", "usage")
+        outputs = run_host(Path(args.model), load_npz(args.input))
+        save_npz(outputs, args.output)
+        return 0
     graph = load_model(args.model, parse_input_shapes(args.input_shape))
     if args.pipeline:
         _run_passes(graph, args)
@@ -332,6 +342,38 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compile(args: argparse.Namespace) -> int:
+    from backends.c.driver import compile_model
+    from compiler.pipeline import Instrumentation
+
+    graph = load_model(args.model, parse_input_shapes(args.input_shape))
+    name = args.name or re.sub(r"\W", "_", Path(args.model).stem) or "model"
+    if name[0].isdigit():
+        name = "m_" + name
+    inst = Instrumentation(
+        print_after_all=args.print_ir_after_all,
+        print_after_change=args.print_ir_after_change,
+        dump_dir=Path(args.dump_dir) if args.dump_dir else None,
+        verify=not args.no_verify,
+        reproducer=Path(args.reproducer) if args.reproducer else None,
+        elide_bytes=None if args.print_constants else 1024)
+    report = compile_model(graph, Path(args.output), name, args.target, args.calib,
+                           args.float, args.observer, args.model, inst,
+                           args.allow_soft_float, progress=None if args.quiet else print)
+    if args.depfile:
+        from compiler.fileio import write_files
+
+        deps = " ".join(p for p in [args.model, args.calib] if p)
+        write_files({Path(args.depfile): f"{args.output}/{name}.c: {deps}\n"})
+    if not args.quiet:
+        from rich.console import Console
+
+        Console().print(f"{args.output}: {name}.c for {report['target']}: "
+                        f"{report['macs']:,} MACs, weights {report['weights_bytes']:,} B, "
+                        f"arena {report['arena_bytes']:,} B")
+    return 0
+
+
 def cmd_ops(args: argparse.Namespace) -> int:
     from compiler.summary import ops_markdown
 
@@ -388,12 +430,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_opt)
 
     p = sub.add_parser("run", help="run a model on inputs from an .npz file")
-    p.add_argument("model", help="an .onnx, .tflite or .ir file")
+    p.add_argument("model", help="an .onnx, .tflite or .ir file (or an OUTDIR with --engine c)")
     p.add_argument("--input", "-i", required=True, metavar="IN.npz",
                    help="inputs keyed by graph input name")
     p.add_argument("-o", "--output", required=True, metavar="OUT.npz",
                    help="outputs keyed by graph output name")
-    p.add_argument("--engine", default="interp", help="interp (the reference interpreter)")
+    p.add_argument("--engine", default="interp",
+                   help="interp (the reference interpreter) or c (the compiled C, host build)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     _add_input_shape(p)
     _add_pipeline_flags(p)
@@ -428,6 +471,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     _add_input_shape(p)
     p.set_defaults(func=cmd_quantize)
+
+    p = sub.add_parser("compile", help="compile a model to a C library")
+    p.add_argument("model", help="an .onnx, .tflite or .ir model")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
+    p.add_argument("--target", default="host",
+                   help="host, cortex-m0plus, cortex-m4, cortex-m7 or cortex-m33")
+    p.add_argument("--calib", metavar="DATA", help="quantize a float model (PTQ) on this data")
+    p.add_argument("--float", action="store_true", help="keep a float model float")
+    p.add_argument("--observer", default="minmax", choices=["minmax", "percentile", "mse"])
+    p.add_argument("--name", help="the C name prefix (default: the model file's name)")
+    p.add_argument("--depfile", metavar="FILE", help="write a make dependency file")
+    p.add_argument("--allow-soft-float", action="store_true",
+                   help="compile float kernels for a target without an FPU")
+    p.add_argument("-q", "--quiet", action="store_true")
+    _add_input_shape(p)
+    _add_pipeline_flags(p)
+    p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("ops", help="print the supported IR ops as a markdown table")
     p.set_defaults(func=cmd_ops)

@@ -28,9 +28,10 @@ _ITEM = re.compile(r"\s*([a-z][a-z0-9-]*)\s*(\{([^{}]*)\})?\s*(,|$)")
 
 
 def registry() -> dict[str, type[Pass]]:
+    from backends.c.lower import LowerC
     from passes import PASSES
 
-    return PASSES
+    return {**PASSES, LowerC.name: LowerC}
 
 
 def parse_pipeline(text: str) -> list[Pass]:

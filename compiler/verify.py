@@ -57,6 +57,13 @@ def verify(graph: Graph) -> None:
     for value in graph.outputs:
         if id(value) not in defined:
             raise _fail(f"graph output %{value.name} is not defined in the graph")
+    if "arena_size" in graph.attrs:
+        from passes.plan_memory import check_plan
+
+        try:
+            check_plan(graph)
+        except ValueError as err:
+            raise _fail(f"memory plan: {err}") from None
 
 
 def _verify_node(node: Node, defined: set[int]) -> None:

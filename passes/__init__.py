@@ -7,13 +7,14 @@ from passes.canonicalize import Canonicalize
 from passes.fold_batchnorm import FoldBatchNorm
 from passes.fold_pad import FoldPad
 from passes.fuse_activation import FuseActivation
+from passes.plan_memory import PlanMemory
 from passes.qdq_to_int import QdqToInt
 from passes.quantize import Quantize
 from passes.to_nhwc import ToNHWC
 
 PASSES: dict[str, type[Pass]] = {
     p.name: p for p in (Canonicalize, FoldBatchNorm, FuseActivation, FoldPad, QdqToInt,
-                        Quantize, ToNHWC)
+                        Quantize, ToNHWC, PlanMemory)
 }
 
 # The standard float pipeline `edgeir opt` and `edgeir compile` run by default.

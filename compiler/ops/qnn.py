@@ -119,6 +119,9 @@ def finish(acc: np.ndarray, attrs: Attrs, out_zp: int) -> np.ndarray:
 
 # -- qconv2d ------------------------------------------------------------------------------------
 
+ZP_FOLDED = Attr("bool", False, "the bias holds -x_zp * sum(w) (lower-c folds it): the "
+                 "kernel adds bias + sum(w * x) with padding taps reading x_zp")
+
 QCONV_ATTRS = {
     "strides": Attr("ints", (1, 1)),
     "dilations": Attr("ints", (1, 1)),
@@ -129,6 +132,7 @@ QCONV_ATTRS = {
     "out_zp": ZP,
     **REQUANT,
     **ACT,
+    "zp_folded": ZP_FOLDED,
 }
 
 
@@ -172,6 +176,9 @@ def _eval_qconv(attrs: Attrs, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
     # Float64 sums of int8 products are exact; zero padding of x - x_zp is padding with
     # the input zero point, as TFLM skips out-of-bounds taps.
     acc = np.rint(conv_nchw(x, w, attrs)).astype(np.int64)
+    if attrs.zp_folded:  # the bias already subtracts x_zp * sum(w): add it back here
+        w_sums = np.rint(w.sum(axis=(1, 2, 3))).astype(np.int64)
+        acc = acc + attrs.x_zp * w_sums.reshape(1, -1, 1, 1)
     if len(xs) > 2:
         acc = acc + xs[2].astype(np.int64).reshape(1, -1, 1, 1)
     acc = requantize_channels(acc, attrs, 1)
@@ -215,6 +222,8 @@ def _check_qfc(attrs: Attrs, ins: Sequence[TensorType], outs: Sequence[TensorTyp
 def _eval_qfc(attrs: Attrs, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
     x = xs[0].astype(np.float64) - attrs.x_zp
     acc = np.rint(x @ xs[1].astype(np.float64).T).astype(np.int64)
+    if attrs.zp_folded:
+        acc = acc + attrs.x_zp * xs[1].astype(np.int64).sum(axis=1)
     if len(xs) > 2:
         acc = acc + xs[2].astype(np.int64)
     acc = requantize_channels(acc, attrs, 1)
@@ -224,7 +233,7 @@ def _eval_qfc(attrs: Attrs, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
 QFULLY_CONNECTED = OpDef(
     "qfully_connected", "int8 x @ w^T + bias, per-tensor or per-channel requantization (TFLM "
     "fully_connected)", ("x", "w", "b?"), _infer_qfc, _eval_qfc,
-    {"x_zp": ZP, "out_zp": ZP, **REQUANT, **ACT},
+    {"x_zp": ZP, "out_zp": ZP, **REQUANT, **ACT, "zp_folded": ZP_FOLDED},
     lambda a, ins, outs: outs[0].numel * ins[0].shape[1], _check_qfc)
 
 

@@ -1,0 +1,622 @@
+"""Print a lowered, planned graph as C: one small emitter per kernel.
+
+Everything here is mechanical: the kernel (``impl``), the arena offsets (``offsets``) and
+the compile-time tables were decided by lower-c and plan-memory and are in the IR. An
+emitter turns one node into a ``static const`` parameter struct (shapes as constants)
+and one kernel call; constants become ``const`` arrays in ``<name>_weights.c``.
+Output is deterministic: same graph, same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from compiler.diagnostics import EdgeirError
+from compiler.ir import Graph, Node, PerTensor, Value
+from compiler.ops.base import Attrs
+from compiler.ops.shape import _nearest_index, slice_indices
+
+C_TYPES = {"f32": "float", "i8": "int8_t", "ui8": "uint8_t", "i32": "int32_t",
+           "i64": "int64_t"}
+# Which runtime source files a kernel lives in.
+KERNEL_FILES = {"_s8": "edgeir_s8.c", "_8": "edgeir_s8.c", "_f32": "edgeir_f32.c"}
+DATA_KERNELS = ("edgeir_strided_copy", "edgeir_concat_piece_copy", "edgeir_split_piece_copy",
+                "edgeir_pad", "edgeir_gather_axes")
+
+
+def c_float(x: float) -> str:
+    """A float32 literal that the C compiler reads back exactly."""
+    if math.isnan(x):
+        return "NAN"
+    if math.isinf(x):
+        return "INFINITY" if x > 0 else "-INFINITY"
+    text = str(np.float32(x))
+    if not any(c in text for c in ".e"):
+        text += ".0"
+    return text + "f"
+
+
+def kernel_file(impl: str) -> str:
+    if impl in DATA_KERNELS:
+        return "edgeir_data.c"
+    for suffix, name in KERNEL_FILES.items():
+        if impl.endswith(suffix):
+            return name
+    raise KeyError(impl)
+
+
+@dataclass
+class Module:
+    """The pieces of the generated C, filled in by the emitters."""
+
+    name: str
+    graph: Graph
+    params: list[str] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    arrays: dict[int, str] = field(default_factory=dict)   # id(constant) -> C name
+    array_defs: list[str] = field(default_factory=list)
+    array_decls: list[str] = field(default_factory=list)
+    kernels: set[str] = field(default_factory=set)
+    uses_math: bool = False
+    counter: int = 0
+
+    def fresh(self, stem: str) -> str:
+        self.counter += 1
+        return f"{self.name}_{stem}{self.counter}"
+
+    def table(self, data: np.ndarray, ctype: str, stem: str, comment: str = "") -> str:
+        """A new const array in the weights file; its C name."""
+        cname = self.fresh(stem)
+        flat = np.ascontiguousarray(data).reshape(-1)
+        if ctype == "float":
+            items = [c_float(float(v)) for v in flat]
+            self.uses_math |= any(not np.isfinite(v) for v in flat)
+        else:
+            items = [str(int(v)) for v in flat]
+        lines = [", ".join(items[i:i + 16]) for i in range(0, len(items), 16)] or ["0"]
+        body = ",\n  ".join(lines)
+        note = f" /* {comment} */" if comment else ""
+        size = max(len(items), 1)
+        self.array_defs.append(f"const {ctype} {cname}[{size}] = {{{note}\n  {body}\n}};\n")
+        self.array_decls.append(f"extern const {ctype} {cname}[{size}];")
+        return cname
+
+    def const_array(self, value: Value, data: np.ndarray | None = None) -> str:
+        if data is None and id(value) in self.arrays:
+            return self.arrays[id(value)]
+        arr = value.data if data is None else data
+        cname = self.table(arr, C_TYPES[value.type.dtype], "w",
+                           f"%{value.name}: {value.type}")
+        if data is None:
+            self.arrays[id(value)] = cname
+        return cname
+
+    def ptr(self, value: Value, const: bool = True) -> str:
+        """A C expression pointing at the value's data (arena or const array)."""
+        ctype = C_TYPES[value.type.dtype]
+        if value.is_constant:
+            return self.const_array(value)
+        qual = "const " if const else ""
+        return f"({qual}{ctype} *)(arena + {self.offset(value)})"
+
+    def offset(self, value: Value) -> int:
+        g = self.graph
+        for v, off in zip(g.inputs, g.attrs["input_offsets"]):
+            if v is value:
+                return off
+        node = value.producer
+        return node.attrs["offsets"][value.result_index]
+
+    def out(self, node: Node, i: int = 0) -> str:
+        return self.ptr(node.results[i], const=False)
+
+    def param(self, ctype: str, fields: str) -> str:
+        pname = self.fresh("p")
+        self.params.append(f"static const {ctype} {pname} = {{{fields}}};")
+        return pname
+
+
+Emitter = Callable[[Module, Node, Attrs], str]
+EMITTERS: dict[str, Emitter] = {}
+
+
+def emitter(*impls: str) -> Callable[[Emitter], Emitter]:
+    def register(fn: Emitter) -> Emitter:
+        for impl in impls:
+            EMITTERS[impl] = fn
+        return fn
+
+    return register
+
+
+# -- shared parameter blocks ----------------------------------------------------------------
+
+
+def _ints(values: Sequence[int]) -> str:
+    return ", ".join(str(int(v)) for v in values)
+
+
+def window(x: Value, y: Value, k: Sequence[int], a: Attrs) -> str:
+    n, h, w, c = x.type.shape
+    _, oh, ow, oc = y.type.shape
+    s = a.get("strides", (1, 1))
+    d = a.get("dilations", (1, 1))
+    pt, pl, pb, pr = a.get("pads", (0, 0, 0, 0))
+    return "{" + _ints([n, h, w, c, oh, ow, oc, k[0], k[1], s[0], s[1], d[0], d[1],
+                        pt, pl, pb, pr]) + "}"
+
+
+def bcast4(a: Value, b: Value, out: Value, node: Node) -> str:
+    shape = out.type.shape
+    if len(shape) > 4:
+        raise EdgeirError(f"broadcasting over rank {len(shape)} has no C kernel (rank 4 "
+                          "at most)", node.label, None, "unsupported")
+    pad = 4 - len(shape)
+    full = (1,) * pad + tuple(shape)
+
+    def strides(v: Value) -> list[int]:
+        vs = (1,) * (4 - v.type.rank) + v.type.shape
+        dense = [int(np.prod(vs[i + 1:])) for i in range(4)]
+        return [0 if vs[i] == 1 and full[i] != 1 else dense[i] for i in range(4)]
+
+    return "{{" + _ints(full) + "}, {" + _ints(strides(a)) + "}, {" + _ints(strides(b)) + "}}"
+
+
+def act_f(a: Attrs) -> tuple[str, str]:
+    clamp = a.get("clamp", ())
+    if not clamp:
+        return "-INFINITY", "INFINITY"
+    return c_float(clamp[0]), c_float(clamp[1])
+
+
+def per_channel(m: Module, values: Sequence[int], channels: int, stem: str) -> str:
+    data = np.asarray(values if len(values) == channels else list(values) * channels, np.int32)
+    return m.table(data, "int32_t", stem)
+
+
+# -- int8 -------------------------------------------------------------------------------------
+
+
+@emitter("edgeir_conv_s8", "edgeir_depthwise_conv_s8")
+def _conv_s8(m: Module, node: Node, a: Attrs) -> str:
+    x, w, b = node.operands
+    y = node.result
+    oc, kh, kw, _ = w.type.shape
+    params = m.param("edgeir_conv_s8_params", f"{window(x, y, (kh, kw), a)}, {a.group}, "
+                     f"{a.x_zp}, {a.out_zp}, {a.act_min}, {a.act_max}")
+    if a.impl == "edgeir_depthwise_conv_s8":  # kernel layout [k_h][k_w][out_c]
+        wname = m.const_array(w, np.transpose(w.data[..., 0], (1, 2, 0)))
+    else:
+        wname = m.const_array(w)
+    mult = per_channel(m, a.multiplier, oc, "mult")
+    shift = per_channel(m, a.shift, oc, "shift")
+    return (f"{a.impl}(&{params}, {m.ptr(x)}, {wname}, {m.const_array(b)}, {mult}, {shift}, "
+            f"{m.out(node)});")
+
+
+@emitter("edgeir_fc_s8")
+def _fc_s8(m: Module, node: Node, a: Attrs) -> str:
+    x, w, b = node.operands
+    batch, k = x.type.shape
+    o = w.type.shape[0]
+    params = m.param("edgeir_fc_s8_params", f"{batch}, {k}, {o}, {a.out_zp}, {a.act_min}, "
+                     f"{a.act_max}")
+    mult = per_channel(m, a.multiplier, o, "mult")
+    shift = per_channel(m, a.shift, o, "shift")
+    return (f"edgeir_fc_s8(&{params}, {m.ptr(x)}, {m.const_array(w)}, {m.const_array(b)}, "
+            f"{mult}, {shift}, {m.out(node)});")
+
+
+@emitter("edgeir_add_s8")
+def _add_s8(m: Module, node: Node, a: Attrs) -> str:
+    x, z = node.operands
+    params = m.param("edgeir_add_s8_params", f"{bcast4(x, z, node.result, node)}, "
+                     + _ints([a.a_zp, a.b_zp, a.out_zp, a.left_shift, a.a_multiplier,
+                              a.a_shift, a.b_multiplier, a.b_shift, a.out_multiplier,
+                              a.out_shift, a.act_min, a.act_max]))
+    return f"edgeir_add_s8(&{params}, {m.ptr(x)}, {m.ptr(z)}, {m.out(node)});"
+
+
+@emitter("edgeir_mul_s8")
+def _mul_s8(m: Module, node: Node, a: Attrs) -> str:
+    x, z = node.operands
+    params = m.param("edgeir_mul_s8_params", f"{bcast4(x, z, node.result, node)}, "
+                     + _ints([a.a_zp, a.b_zp, a.out_zp, a.multiplier[0], a.shift[0],
+                              a.act_min, a.act_max]))
+    return f"edgeir_mul_s8(&{params}, {m.ptr(x)}, {m.ptr(z)}, {m.out(node)});"
+
+
+@emitter("edgeir_avg_pool_s8", "edgeir_max_pool_s8")
+def _pool_s8(m: Module, node: Node, a: Attrs) -> str:
+    x = node.operands[0]
+    params = m.param("edgeir_pool_s8_params", f"{window(x, node.result, a.kernel, a)}, "
+                     f"{a.act_min}, {a.act_max}")
+    return f"{a.impl}(&{params}, {m.ptr(x)}, {m.out(node)});"
+
+
+@emitter("edgeir_mean_s8")
+def _mean_s8(m: Module, node: Node, a: Attrs) -> str:
+    x = node.operands[0]
+    params = m.param("edgeir_mean_s8_params", _ints([*x.type.shape, a.x_zp, a.out_zp,
+                                                      a.multiplier[0], a.shift[0]]))
+    return f"edgeir_mean_s8(&{params}, {m.ptr(x)}, {m.out(node)});"
+
+
+@emitter("edgeir_softmax_s8")
+def _softmax_s8(m: Module, node: Node, a: Attrs) -> str:
+    x = node.operands[0]
+    depth = x.type.shape[-1]
+    params = m.param("edgeir_softmax_s8_params", _ints([x.type.numel // depth, depth,
+                                                         a.input_multiplier,
+                                                         a.input_left_shift, a.diff_min]))
+    return f"edgeir_softmax_s8(&{params}, {m.ptr(x)}, {m.out(node)});"
+
+
+@emitter("edgeir_logistic_s8", "edgeir_tanh_s8")
+def _sigmoid_s8(m: Module, node: Node, a: Attrs) -> str:
+    x = node.operands[0]
+    params = m.param("edgeir_sigmoid_s8_params", _ints([
+        x.type.numel, a.input_zero_point, a.input_multiplier, a.input_left_shift,
+        a.input_range_radius]))
+    return f"{a.impl}(&{params}, {m.ptr(x)}, {m.out(node)});"
+
+
+@emitter("edgeir_hard_swish_s8")
+def _hard_swish_s8(m: Module, node: Node, a: Attrs) -> str:
+    x = node.operands[0]
+    params = m.param("edgeir_hard_swish_s8_params", _ints([
+        x.type.numel, a.input_zero_point, a.output_zero_point,
+        a.output_multiplier_fixedpoint_int16, a.output_multiplier_exponent,
+        a.reluish_multiplier_fixedpoint_int16, a.reluish_multiplier_exponent]))
+    return f"edgeir_hard_swish_s8(&{params}, {m.ptr(x)}, {m.out(node)});"
+
+
+@emitter("edgeir_quantize_f32_s8")
+def _quantize(m: Module, node: Node, a: Attrs) -> str:
+    x = node.operands[0]
+    params = m.param("edgeir_quantize_params", f"{x.type.numel}, {c_float(a.scale)}, "
+                     f"{a.zero_point}, {int(a.round_half_even)}")
+    return f"edgeir_quantize_f32_s8(&{params}, {m.ptr(x)}, {m.out(node)});"
+
+
+@emitter("edgeir_dequantize_s8_f32")
+def _dequantize(m: Module, node: Node, a: Attrs) -> str:
+    x = node.operands[0]
+    params = m.param("edgeir_dequantize_params", f"{x.type.numel}, {c_float(a.scale)}, "
+                     f"{a.zero_point}")
+    return f"edgeir_dequantize_s8_f32(&{params}, {m.ptr(x)}, {m.out(node)});"
+
+
+@emitter("edgeir_requantize_8")
+def _requantize(m: Module, node: Node, a: Attrs) -> str:
+    x = node.operands[0]
+    params = m.param("edgeir_requantize_params", _ints([
+        x.type.numel, a.x_zp, a.out_zp, a.multiplier[0], a.shift[0],
+        int(x.type.dtype == "ui8"), int(a.to == "ui8")]))
+    return f"edgeir_requantize_8(&{params}, {m.ptr(x)}, {m.out(node)});"
+
+
+# -- float32 ------------------------------------------------------------------------------------
+
+
+@emitter("edgeir_conv_f32", "edgeir_depthwise_conv_f32")
+def _conv_f32(m: Module, node: Node, a: Attrs) -> str:
+    x, w = node.operands[:2]
+    _, kh, kw, _ = w.type.shape
+    lo, hi = act_f(a)
+    m.uses_math = True
+    params = m.param("edgeir_conv_f32_params",
+                     f"{window(x, node.result, (kh, kw), a)}, {a.group}, {lo}, {hi}")
+    if a.impl == "edgeir_depthwise_conv_f32":
+        wname = m.const_array(w, np.transpose(w.data[..., 0], (1, 2, 0)))
+    else:
+        wname = m.const_array(w)
+    bias = m.ptr(node.operands[2]) if len(node.operands) > 2 else "0"
+    return f"{a.impl}(&{params}, {m.ptr(x)}, {wname}, {bias}, {m.out(node)});"
+
+
+@emitter("edgeir_conv_transpose_f32")
+def _conv_transpose_f32(m: Module, node: Node, a: Attrs) -> str:
+    x, w = node.operands[:2]
+    _, _, kh, kw = w.type.shape
+    lo, hi = act_f(a)
+    m.uses_math = True
+    params = m.param("edgeir_conv_f32_params",
+                     f"{window(x, node.result, (kh, kw), a)}, {a.group}, {lo}, {hi}")
+    wname = m.const_array(w, np.transpose(w.data, (0, 2, 3, 1)))
+    bias = m.ptr(node.operands[2]) if len(node.operands) > 2 else "0"
+    return f"edgeir_conv_transpose_f32(&{params}, {m.ptr(x)}, {wname}, {bias}, {m.out(node)});"
+
+
+@emitter("edgeir_fc_f32")
+def _fc_f32(m: Module, node: Node, a: Attrs) -> str:
+    x, w = node.operands[:2]
+    batch, k = x.type.shape
+    lo, hi = act_f(a)
+    m.uses_math = True
+    params = m.param("edgeir_fc_f32_params", f"{batch}, {k}, {w.type.shape[0]}, {lo}, {hi}")
+    bias = m.ptr(node.operands[2]) if len(node.operands) > 2 else "0"
+    return f"edgeir_fc_f32(&{params}, {m.ptr(x)}, {m.ptr(w)}, {bias}, {m.out(node)});"
+
+
+@emitter("edgeir_matmul_f32")
+def _matmul_f32(m: Module, node: Node, a: Attrs) -> str:
+    x, w = node.operands[:2]
+    out = node.result
+    lo, hi = act_f(a)
+    m.uses_math = True
+    if node.op == "gemm":
+        ta, tb = bool(a.trans_a), bool(a.trans_b)
+        mm, k = x.type.shape[::-1] if ta else x.type.shape
+        n = w.type.shape[0] if tb else w.type.shape[1]
+        batch, sa, sb = 1, 0, 0
+        alpha, beta = a.alpha, a.beta
+    else:
+        ta = tb = False
+        ash = (1,) + x.type.shape if x.type.rank == 1 else x.type.shape
+        bsh = w.type.shape + (1,) if w.type.rank == 1 else w.type.shape
+        mm, k, n = ash[-2], ash[-1], bsh[-1]
+        batch = int(np.prod(out.type.shape)) // (mm * n)
+        sa = mm * k if int(np.prod(ash[:-2])) == batch else 0
+        sb = k * n if int(np.prod(bsh[:-2])) == batch else 0
+        if (sa == 0 and int(np.prod(ash[:-2])) != 1) or (sb == 0 and int(np.prod(bsh[:-2])) != 1):
+            raise EdgeirError("matmul broadcasting between batch dimensions has no C kernel",
+                              node.label, None, "unsupported")
+        alpha, beta = 1.0, 1.0
+    c = node.operands[2] if len(node.operands) > 2 else None
+    c_full = (batch, mm, n)
+    if c is not None:
+        cs = (1,) * (3 - c.type.rank) + c.type.shape if c.type.rank <= 3 else c.type.shape
+        dense = [int(np.prod(cs[i + 1:])) for i in range(3)]
+        cst = [0 if cs[i] == 1 and c_full[i] != 1 else dense[i] for i in range(3)]
+        c_bc = "{{1, " + _ints(c_full) + "}, {0, " + _ints(cst) + "}, {0, 0, 0, 0}}"
+    else:
+        c_bc = "{{1, " + _ints(c_full) + "}, {0, 0, 0, 0}, {0, 0, 0, 0}}"
+    params = m.param("edgeir_matmul_f32_params",
+                     f"{batch}, {mm}, {n}, {k}, {sa}, {sb}, {int(ta)}, {int(tb)}, "
+                     f"{c_float(alpha)}, {c_float(beta)}, {c_bc}, {lo}, {hi}")
+    cptr = m.ptr(c) if c is not None else "0"
+    return f"edgeir_matmul_f32(&{params}, {m.ptr(x)}, {m.ptr(w)}, {cptr}, {m.out(node)});"
+
+
+BINARY_OPS = {"add": "EDGEIR_ADD", "sub": "EDGEIR_SUB", "mul": "EDGEIR_MUL", "div": "EDGEIR_DIV"}
+
+
+@emitter("edgeir_binary_f32")
+def _binary_f32(m: Module, node: Node, a: Attrs) -> str:
+    x, z = node.operands
+    lo, hi = act_f(a)
+    m.uses_math = True
+    params = m.param("edgeir_binary_f32_params", f"{bcast4(x, z, node.result, node)}, "
+                     f"{BINARY_OPS[node.op]}, {lo}, {hi}")
+    return f"edgeir_binary_f32(&{params}, {m.ptr(x)}, {m.ptr(z)}, {m.out(node)});"
+
+
+UNARY_OPS = {"relu": "EDGEIR_RELU", "leaky_relu": "EDGEIR_LEAKY_RELU", "clip": "EDGEIR_CLIP",
+             "sigmoid": "EDGEIR_SIGMOID", "tanh": "EDGEIR_TANH",
+             "hard_sigmoid": "EDGEIR_HARD_SIGMOID", "hard_swish": "EDGEIR_HARD_SWISH"}
+
+
+@emitter("edgeir_unary_f32")
+def _unary_f32(m: Module, node: Node, a: Attrs) -> str:
+    x = node.operands[0]
+    alpha, beta = {"leaky_relu": (a.get("alpha", 0.01), 0.0),
+                   "clip": (a.get("min", -math.inf), a.get("max", math.inf)),
+                   "hard_sigmoid": (a.get("alpha", 0.2), a.get("beta", 0.5))}.get(node.op,
+                                                                                 (0.0, 0.0))
+    m.uses_math = True
+    params = m.param("edgeir_unary_f32_params", f"{x.type.numel}, {UNARY_OPS[node.op]}, "
+                     f"{c_float(alpha)}, {c_float(beta)}")
+    return f"edgeir_unary_f32(&{params}, {m.ptr(x)}, {m.out(node)});"
+
+
+def _split_axis(shape: Sequence[int], first: int, last: int) -> tuple[int, int, int]:
+    return (int(np.prod(shape[:first])), int(np.prod(shape[first:last + 1])),
+            int(np.prod(shape[last + 1:])))
+
+
+@emitter("edgeir_softmax_f32")
+def _softmax_f32(m: Module, node: Node, a: Attrs) -> str:
+    x = node.operands[0]
+    axis = a.get("axis", -1) % x.type.rank
+    outer, ax, inner = _split_axis(x.type.shape, axis, axis)
+    params = m.param("edgeir_softmax_f32_params",
+                     f"{outer}, {ax}, {inner}, {int(node.op == 'log_softmax')}")
+    return f"edgeir_softmax_f32(&{params}, {m.ptr(x)}, {m.out(node)});"
+
+
+@emitter("edgeir_avg_pool_f32", "edgeir_max_pool_f32")
+def _pool_f32(m: Module, node: Node, a: Attrs) -> str:
+    x = node.operands[0]
+    m.uses_math = True
+    params = m.param("edgeir_pool_f32_params",
+                     f"{window(x, node.result, a.kernel, a)}, "
+                     f"{int(bool(a.get('count_include_pad', False)))}, -INFINITY, INFINITY")
+    return f"{a.impl}(&{params}, {m.ptr(x)}, {m.out(node)});"
+
+
+@emitter("edgeir_reduce_f32")
+def _reduce_f32(m: Module, node: Node, a: Attrs) -> str:
+    x = node.operands[0]
+    shape = x.type.shape
+    if node.op in ("global_avg_pool", "global_max_pool"):
+        first, last = 1, len(shape) - 2  # NHWC
+    else:
+        axes = sorted(ax % len(shape) for ax in (a.axes or range(len(shape))))
+        first, last = axes[0], axes[-1]
+    outer, ax, inner = _split_axis(shape, first, last)
+    params = m.param("edgeir_reduce_f32_params",
+                     f"{outer}, {ax}, {inner}, {int(node.op == 'global_max_pool')}")
+    return f"edgeir_reduce_f32(&{params}, {m.ptr(x)}, {m.out(node)});"
+
+
+# -- data movement --------------------------------------------------------------------------------
+
+
+def _dense_strides(shape: Sequence[int]) -> list[int]:
+    return [int(np.prod(shape[i + 1:])) for i in range(len(shape))]
+
+
+def _check_rank(node: Node, rank: int) -> None:
+    if rank > 6:
+        raise EdgeirError(f"rank {rank} data movement has no C kernel (6 at most)", node.label,
+                          None, "unsupported")
+
+
+def _strided(m: Module, node: Node, out_shape: Sequence[int], strides: Sequence[int],
+             offset: int) -> str:
+    x = node.operands[0]
+    _check_rank(node, len(out_shape))
+    rank = max(len(out_shape), 1)
+    shape = list(out_shape) or [1]
+    strides = list(strides) or [0]
+    fill = 6 - rank
+    params = m.param("edgeir_strided_params",
+                     f"{rank}, {x.type.np_dtype.itemsize}, {{{_ints(shape + [1] * fill)}}}, "
+                     f"{{{_ints(strides + [0] * fill)}}}, {offset}")
+    return f"edgeir_strided_copy(&{params}, {m.ptr(x)}, {m.out(node)});"
+
+
+@emitter("edgeir_strided_copy")
+def _strided_copy(m: Module, node: Node, a: Attrs) -> str:
+    x = node.operands[0]
+    dense = _dense_strides(x.type.shape)
+    if node.op == "transpose":
+        perm = a.perm or tuple(reversed(range(x.type.rank)))
+        return _strided(m, node, node.result.type.shape, [dense[p] for p in perm], 0)
+    ranges = slice_indices(a, x.type.shape)  # slice
+    strides = [dense[i] * r.step for i, r in enumerate(ranges)]
+    offset = sum(dense[i] * r.start for i, r in enumerate(ranges) if len(r))
+    return _strided(m, node, node.result.type.shape, strides, offset)
+
+
+def _pieces(shape: Sequence[int], axis: int, sizes: Sequence[int], elem: int):
+    outer = int(np.prod(shape[:axis]))
+    after = int(np.prod(shape[axis + 1:]))
+    total = sum(sizes)
+    start = 0
+    for s in sizes:
+        yield outer, s * after * elem, total * after * elem, start * after * elem
+        start += s
+
+
+@emitter("edgeir_concat_piece_copy")
+def _concat(m: Module, node: Node, a: Attrs) -> str:
+    out = node.result
+    axis = a.axis % out.type.rank
+    elem = out.type.np_dtype.itemsize
+    calls = []
+    sizes = [v.type.shape[axis] for v in node.operands]
+    for v, piece in zip(node.operands, _pieces(out.type.shape, axis, sizes, elem)):
+        params = m.param("edgeir_concat_piece", _ints(piece))
+        calls.append(f"edgeir_concat_piece_copy(&{params}, {m.ptr(v)}, {m.out(node)});")
+    return "\n  ".join(calls)
+
+
+@emitter("edgeir_split_piece_copy")
+def _split(m: Module, node: Node, a: Attrs) -> str:
+    x = node.operands[0]
+    axis = a.axis % x.type.rank
+    calls = []
+    for i, piece in enumerate(_pieces(x.type.shape, axis, a.sizes, x.type.np_dtype.itemsize)):
+        params = m.param("edgeir_concat_piece", _ints(piece))
+        calls.append(f"edgeir_split_piece_copy(&{params}, {m.ptr(x)}, {m.out(node, i)});")
+    return "\n  ".join(calls)
+
+
+@emitter("edgeir_pad")
+def _pad(m: Module, node: Node, a: Attrs) -> str:
+    x = node.operands[0]
+    rank = x.type.rank
+    _check_rank(node, rank)
+    from compiler.ops.shape import pad_value
+
+    value = m.table(np.asarray([pad_value(a.value, x.type.np_dtype)]),
+                    C_TYPES[x.type.dtype], "padv")
+    fill = 6 - rank
+    params = m.param("edgeir_pad_params",
+                     f"{rank}, {x.type.np_dtype.itemsize}, "
+                     f"{{{_ints(list(x.type.shape) + [1] * fill)}}}, "
+                     f"{{{_ints(list(a.pads[:rank]) + [0] * fill)}}}, "
+                     f"{{{_ints(list(node.result.type.shape) + [1] * fill)}}}, {value}")
+    return f"edgeir_pad(&{params}, {m.ptr(x)}, {m.out(node)});"
+
+
+def _pad_indices(a: Attrs, in_len: int, out_len: int, axis: int, rank: int) -> np.ndarray:
+    before = a.pads[axis]
+    src = np.arange(out_len) - before
+    if a.mode == "reflect":
+        period = 2 * (in_len - 1) if in_len > 1 else 1
+        src = np.abs(np.mod(src, period))
+        src = np.where(src >= in_len, period - src, src)
+    elif a.mode == "wrap":
+        src = np.mod(src, in_len)
+    else:  # edge
+        src = np.clip(src, 0, in_len - 1)
+    return src.astype(np.int32)
+
+
+@emitter("edgeir_gather_axes")
+def _gather_axes(m: Module, node: Node, a: Attrs) -> str:
+    x = node.operands[0]
+    in_shape = list(x.type.shape)
+    out_shape = list(node.result.type.shape)
+    index: list[np.ndarray | None] = [None] * len(in_shape)
+    if node.op == "gather":
+        axis = a.axis % len(in_shape)
+        idx = node.operands[1].data.reshape(-1).astype(np.int64) % in_shape[axis]
+        out_shape = in_shape[:axis] + [idx.size] + in_shape[axis + 1:]
+        index[axis] = idx.astype(np.int32)
+    elif node.op == "resize":
+        for axis, (n_out, scale) in enumerate(zip(a.sizes, a.scales)):
+            if n_out != in_shape[axis] or scale != 1.0:
+                index[axis] = _nearest_index(a, n_out, in_shape[axis], scale).astype(np.int32)
+    else:  # pad with reflect / edge / wrap
+        if a.mode == "constant" or min(a.pads) < 0:
+            raise EdgeirError("pad with negative pads has no C kernel", node.label,
+                              "crop with a slice first", "unsupported")
+        for axis in range(len(in_shape)):
+            if out_shape[axis] != in_shape[axis]:
+                index[axis] = _pad_indices(a, in_shape[axis], out_shape[axis], axis,
+                                           len(in_shape))
+    _check_rank(node, len(in_shape))
+    fill = 6 - len(in_shape)
+    tables = [m.table(ix, "int32_t", "idx") if ix is not None else "0" for ix in index]
+    params = m.param("edgeir_gather_nd_params",
+                     f"{len(in_shape)}, {x.type.np_dtype.itemsize}, "
+                     f"{{{_ints(in_shape + [1] * fill)}}}, {{{_ints(out_shape + [1] * fill)}}}, "
+                     f"{{{', '.join(tables + ['0'] * fill)}}}")
+    return f"edgeir_gather_axes(&{params}, {m.ptr(x)}, {m.out(node)});"
+
+
+# -- the module ---------------------------------------------------------------------------
+
+
+def emit_layers(m: Module) -> None:
+    from compiler import ops
+
+    for node in m.graph.nodes:
+        impl = node.attrs.get("impl", "")
+        if impl == "alias":
+            continue
+        fn = EMITTERS.get(impl)
+        if fn is None:
+            raise EdgeirError(f"no C emitter for kernel '{impl or '(none)'}' of op "
+                              f"'{node.op}'", node.label,
+                              "run lower-c first, or this op has no C kernel", "unsupported")
+        attrs = ops.get(node.op).attrs_of(node)
+        shapes = ", ".join("x".join(map(str, v.type.shape)) for v in node.results)
+        m.calls.append(f"  /* {node.loc or node.result.name}: {node.op} -> {shapes} */")
+        m.calls.append("  " + fn(m, node, attrs))
+        m.kernels.add(kernel_file(impl))
+
+
+def quant_comment(v: Value) -> str:
+    q = v.type.quant
+    if isinstance(q, PerTensor):
+        return f", scale {q.scale!r}, zero point {q.zero_point}"
+    return ""

@@ -1,0 +1,189 @@
+"""lower-c: decide, in the IR, how the C backend computes every node.
+
+Matches a graph after the standard pipeline (NHWC convolutions and pools; quantized or
+float). Rewrites:
+  * every node gets ``impl``: the C kernel of ``backends/c/runtime/edgeir_kernels.h`` that
+    computes it (``alias`` for reshape: no code, the result shares its input's bytes);
+  * int8 conv / fully connected: the input zero point is folded into the bias at compile
+    time (``bias' = bias - x_zp * sum(w)``, ``zp_folded = true``), so the kernels' inner
+    loops are pure int8 multiply-accumulates;
+  * batch_norm (left unfused) becomes a mul and an add by per-channel constants.
+Preserves: the results (the lowered graph runs in the interpreter with identical output).
+Errors: an op or dtype without a C kernel, or an NCHW convolution/pool (run to-nhwc),
+named with the node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from compiler.diagnostics import EdgeirError
+from compiler.ir import Graph, Node, PerAxis, constant
+from compiler.passbase import Pass, PassResult
+from compiler.rewrite import build
+
+FLOAT_UNARY = ("relu", "leaky_relu", "clip", "sigmoid", "tanh", "hard_sigmoid", "hard_swish")
+DATA_MOVE = {"transpose": "edgeir_strided_copy", "slice": "edgeir_strided_copy",
+             "concat": "edgeir_concat_piece_copy", "split": "edgeir_split_piece_copy",
+             "gather": "edgeir_gather_axes", "resize": "edgeir_gather_axes"}
+SIMPLE = {
+    "qadd": "edgeir_add_s8", "qmul": "edgeir_mul_s8", "qavg_pool": "edgeir_avg_pool_s8",
+    "qmax_pool": "edgeir_max_pool_s8", "qmean": "edgeir_mean_s8",
+    "qsoftmax": "edgeir_softmax_s8", "qlogistic": "edgeir_logistic_s8",
+    "qtanh": "edgeir_tanh_s8", "qhard_swish": "edgeir_hard_swish_s8",
+    "quantize": "edgeir_quantize_f32_s8", "dequantize": "edgeir_dequantize_s8_f32",
+    "requantize": "edgeir_requantize_8", "qfully_connected": "edgeir_fc_s8",
+    "add": "edgeir_binary_f32", "sub": "edgeir_binary_f32", "mul": "edgeir_binary_f32",
+    "div": "edgeir_binary_f32", "softmax": "edgeir_softmax_f32",
+    "log_softmax": "edgeir_softmax_f32", "max_pool": "edgeir_max_pool_f32",
+    "avg_pool": "edgeir_avg_pool_f32", "global_avg_pool": "edgeir_reduce_f32",
+    "global_max_pool": "edgeir_reduce_f32", "reduce_mean": "edgeir_reduce_f32",
+    "matmul": "edgeir_matmul_f32", "conv_transpose2d": "edgeir_conv_transpose_f32",
+    **{op: "edgeir_unary_f32" for op in FLOAT_UNARY}, **DATA_MOVE,
+}
+LAYOUT_OPS = ("conv2d", "qconv2d", "conv_transpose2d", "max_pool", "avg_pool", "qavg_pool",
+              "qmax_pool", "qmean", "global_avg_pool", "global_max_pool")
+C_DTYPES = ("f32", "i8", "ui8", "i32", "i64")
+
+
+@dataclass
+class LowerC(Pass):
+    name = "lower-c"
+    summary = "choose a C kernel per node and fold compile-time tables"
+
+    def run(self, graph: Graph) -> PassResult:
+        stats = {"nodes": 0, "biases-folded": 0, "batchnorms-split": 0}
+        for node in list(graph.nodes):
+            if node.op == "batch_norm":
+                self._split_batch_norm(graph, node)
+                stats["batchnorms-split"] += 1
+        for node in graph.nodes:
+            self._check(node)
+            node.attrs["impl"] = self._choose(graph, node, stats)
+            stats["nodes"] += 1
+        graph.remove_unused_constants()
+        return PassResult(True, stats)
+
+    # -- checks -------------------------------------------------------------------------------
+    @staticmethod
+    def _fail(node: Node, what: str, hint: str) -> EdgeirError:
+        return EdgeirError(what, node.label, hint, "unsupported")
+
+    def _check(self, node: Node) -> None:
+        for v in [*node.operands, *node.results]:
+            if v.type.dtype not in C_DTYPES:
+                raise self._fail(node, f"the C backend has no kernels for {v.type.dtype} "
+                                 f"tensors ({node.op})", "use f32 or int8 models")
+        if node.op in LAYOUT_OPS and node.attrs.get("layout", "nhwc" if node.op.startswith("q")
+                                                    else "nchw") != "nhwc":
+            raise self._fail(node, f"the C kernels take NHWC; this {node.op} is NCHW",
+                             "run the to-nhwc pass before lower-c")
+
+    # -- kernel choice ----------------------------------------------------------------------------
+    def _choose(self, graph: Graph, node: Node, stats: dict) -> str:
+        op = node.op
+        if op in ("reshape", "identity", "dropout"):
+            return "alias"
+        if op == "qconv2d":
+            self._fold_zero_point(graph, node, conv=True)
+            stats["biases-folded"] += 1
+            return "edgeir_depthwise_conv_s8" if _is_depthwise(node) else "edgeir_conv_s8"
+        if op == "qfully_connected":
+            self._fold_zero_point(graph, node, conv=False)
+            stats["biases-folded"] += 1
+            return "edgeir_fc_s8"
+        if op == "conv2d":
+            return "edgeir_depthwise_conv_f32" if _is_depthwise(node) else "edgeir_conv_f32"
+        if op == "gemm":
+            return "edgeir_fc_f32" if _is_fully_connected(node) else "edgeir_matmul_f32"
+        if op == "pad":
+            if node.attrs.get("mode", "constant") == "constant" and min(node.attrs["pads"]) >= 0:
+                return "edgeir_pad"
+            return "edgeir_gather_axes"
+        if op == "reduce_mean" and not _contiguous(node.attrs.get("axes", ()),
+                                                   node.operands[0].type.rank):
+            raise self._fail(node, "reduce_mean over non-adjacent axes has no C kernel",
+                             "transpose the reduced axes together first")
+        if op in SIMPLE:
+            return SIMPLE[op]
+        raise self._fail(node, f"no C kernel for op '{op}'",
+                         "see the README's list of ops the C backend compiles")
+
+    # -- rewrites --------------------------------------------------------------------------
+    @staticmethod
+    def _fold_zero_point(graph: Graph, node: Node, conv: bool) -> None:
+        if node.attrs.get("zp_folded"):
+            return
+        w = node.operands[1].data.astype(np.int64)
+        sums = w.reshape(w.shape[0], -1).sum(axis=1)
+        x_zp = int(node.attrs.get("x_zp", 0))
+        if len(node.operands) > 2:
+            old = node.operands[2]
+            bias = old.data.astype(np.int64) - x_zp * sums
+            quant = old.type.quant
+            name = old.name
+        else:
+            bias = -x_zp * sums
+            x_scale = node.operands[0].type.quant.scale
+            wq = node.operands[1].type.quant
+            w_scales = wq.scales if isinstance(wq, PerAxis) else (wq.scale,) * len(sums)
+            quant = PerAxis(0, tuple(x_scale * s for s in w_scales), (0,) * len(sums))
+            name = f"{node.loc or node.result.name}.bias"
+        if np.any(np.abs(bias) > 2**31 - 1):
+            raise EdgeirError("the folded bias does not fit int32", node.label,
+                              "the weights are too large for int8 accumulation", "input")
+        folded = constant(bias.astype(np.int32), f"{name}.folded", quant)
+        graph.constants.append(folded)
+        if len(node.operands) > 2:
+            node.set_operand(2, folded)
+        else:
+            node.set_operands([*node.operands, folded])
+        node.attrs["zp_folded"] = True
+
+    @staticmethod
+    def _split_batch_norm(graph: Graph, node: Node) -> None:
+        x, scale, bias, mean, var = node.operands
+        if not all(v.is_constant for v in (scale, bias, mean, var)):
+            raise EdgeirError("batch_norm with non-constant parameters has no C kernel",
+                              node.label, "fold it with fold-batchnorm first", "unsupported")
+        eps = float(node.attrs.get("epsilon", 1e-5))
+        mul = scale.data.astype(np.float64) / np.sqrt(var.data.astype(np.float64) + eps)
+        add = bias.data.astype(np.float64) - mean.data.astype(np.float64) * mul
+        rank = x.type.rank
+        shape = [1] * rank
+        shape[1 if node.attrs.get("layout", "nchw") == "nchw" else rank - 1] = -1
+        m = graph.add_constant(mul.astype(np.float32).reshape(shape), f"{node.loc}.scale")
+        a = graph.add_constant(add.astype(np.float32).reshape(shape), f"{node.loc}.shift")
+        n1 = build("mul", [x, m], {}, node.loc, [f"{node.result.name}.scaled"])
+        n2 = build("add", [n1.result, a], {}, node.loc, [node.result.name])
+        graph.insert_before(node, n1)
+        graph.insert_before(node, n2)
+        graph.replace_node(node, [n2.result])
+
+
+def _is_depthwise(node: Node) -> bool:
+    x, w = node.operands[0].type.shape, node.operands[1].type.shape
+    group = node.attrs.get("group", 1)
+    return group > 1 and group == x[3] and w[3] == 1
+
+
+def _is_fully_connected(node: Node) -> bool:
+    a = node.attrs
+    if a.get("trans_a") or not a.get("trans_b") or a.get("alpha", 1.0) != 1.0:
+        return False
+    if len(node.operands) > 2:
+        c = node.operands[2]
+        n = node.operands[1].type.shape[0]
+        if a.get("beta", 1.0) != 1.0 or c.type.shape not in ((n,), (1, n)):
+            return False
+    return node.operands[1].is_constant
+
+
+def _contiguous(axes: tuple, rank: int) -> bool:
+    if not axes:
+        return True
+    norm = sorted(a % rank for a in axes)
+    return norm == list(range(norm[0], norm[-1] + 1))
+
