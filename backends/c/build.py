@@ -25,35 +25,40 @@ SANITIZE_FLAGS = ["-O2", "-g", *WARNINGS, "-fsanitize=address,undefined",
 
 
 def _harness(report: dict) -> str:
+    """main(): one raw file per graph input holding one or more samples back to back;
+    outputs are written the same way, one sample per input sample."""
     n = report["name"]
-    lines = ['#include <stdio.h>', '#include <stdlib.h>', '#include <string.h>',
-             f'#include "{n}.h"', "",
-             "static int io(const char *path, void *buf, size_t size, int write) {",
-             '  FILE *f = fopen(path, write ? "wb" : "rb");',
-             "  size_t done;",
-             "  if (f == NULL) return 1;",
-             "  done = write ? fwrite(buf, 1, size, f) : fread(buf, 1, size, f);",
-             "  fclose(f);",
-             "  return done != size;",
-             "}", "",
-             "int main(int argc, char **argv) {",
-             f"  const int n_in = {len(report['inputs'])}, n_out = {len(report['outputs'])};",
-             "  int i, status;"]
+    n_in, n_out = len(report["inputs"]), len(report["outputs"])
     sizes_in = ", ".join(str(int(np.prod(x["shape"])) * DTYPES[x["dtype"]].itemsize)
                          for x in report["inputs"]) or "0"
     sizes_out = ", ".join(str(int(np.prod(x["shape"])) * DTYPES[x["dtype"]].itemsize)
                           for x in report["outputs"]) or "0"
-    lines += [f"  const size_t in_bytes[] = {{{sizes_in}}};",
-              f"  const size_t out_bytes[] = {{{sizes_out}}};",
-              "  if (argc != 1 + n_in + n_out) return 64;",
-              "  for (i = 0; i < n_in; ++i)",
-              f"    if (io(argv[1 + i], {n}_input(i), in_bytes[i], 0)) return 65;",
-              f"  status = {n}_invoke();",
-              "  if (status != 0) return 66;",
-              "  for (i = 0; i < n_out; ++i)",
-              f"    if (io(argv[1 + n_in + i], {n}_output(i), out_bytes[i], 1)) return 67;",
-              "  return 0;", "}", ""]
-    return "\n".join(lines)
+    return "\n".join([
+        "#include <stdio.h>", f'#include "{n}.h"', "",
+        "int main(int argc, char **argv) {",
+        f"  const size_t in_bytes[] = {{{sizes_in}}};",
+        f"  const size_t out_bytes[] = {{{sizes_out}}};",
+        f"  FILE *in[{max(n_in, 1)}], *out[{max(n_out, 1)}];",
+        "  int i, samples = 0;",
+        f"  if (argc != {1 + n_in + n_out}) return 64;",
+        f"  for (i = 0; i < {n_in}; ++i)",
+        '    if ((in[i] = fopen(argv[1 + i], "rb")) == NULL) return 65;',
+        f"  for (i = 0; i < {n_out}; ++i)",
+        f'    if ((out[i] = fopen(argv[{1 + n_in} + i], "wb")) == NULL) return 65;',
+        "  for (;;) {",
+        "    int more = 1;",
+        f"    for (i = 0; i < {n_in}; ++i)",
+        f"      if (fread({n}_input(i), 1, in_bytes[i], in[i]) != in_bytes[i]) more = 0;",
+        "    if (!more) break;",
+        f"    if ({n}_invoke() != 0) return 66;",
+        f"    for (i = 0; i < {n_out}; ++i)",
+        f"      if (fwrite({n}_output(i), 1, out_bytes[i], out[i]) != out_bytes[i]) return 67;",
+        "    ++samples;",
+        "  }",
+        f"  for (i = 0; i < {n_in}; ++i) fclose(in[i]);",
+        f"  for (i = 0; i < {n_out}; ++i) fclose(out[i]);",
+        "  return samples > 0 ? 0 : 68;",
+        "}", ""])
 
 
 def cache_dir() -> Path:
@@ -95,8 +100,10 @@ def build_host(outdir: Path, sanitize: bool = False, cc: str = "gcc") -> Path:
     return target
 
 
-def run_host(outdir: Path, feeds: dict[str, np.ndarray], sanitize: bool = False) -> dict:
-    """Outputs by name of the compiled model in ``outdir`` for inputs by name."""
+def run_host(outdir: Path, feeds: dict[str, np.ndarray], sanitize: bool = False,
+             batch: bool = False) -> dict:
+    """Outputs by name of the compiled model in ``outdir`` for inputs by name. With
+    ``batch``, each feed holds samples stacked on a new first axis (one process runs all)."""
     outdir = Path(outdir)
     report = json.loads((outdir / "report.json").read_text())
     exe = build_host(outdir, sanitize)
@@ -109,7 +116,8 @@ def run_host(outdir: Path, feeds: dict[str, np.ndarray], sanitize: bool = False)
                                   "input")
             array = np.asarray(feeds[spec["name"]])
             want = DTYPES[spec["dtype"]]
-            if list(array.shape) != spec["shape"] or array.dtype != want:
+            shape = list(array.shape[1:]) if batch else list(array.shape)
+            if shape != spec["shape"] or array.dtype != want:
                 raise EdgeirError(f"input {spec['name']!r} is {array.dtype}{list(array.shape)}, "
                                   f"the model expects {want}{spec['shape']}", None, None, "input")
             path = Path(tmp) / f"in{len(args)}.bin"
@@ -124,8 +132,49 @@ def run_host(outdir: Path, feeds: dict[str, np.ndarray], sanitize: bool = False)
         result = {}
         for spec, path in zip(report["outputs"], outs):
             dt = DTYPES[spec["dtype"]].newbyteorder("<")
-            data = np.frombuffer(Path(path).read_bytes(), dtype=dt).reshape(spec["shape"])
+            data = np.frombuffer(Path(path).read_bytes(), dtype=dt)
+            data = data.reshape([-1, *spec["shape"]] if batch else spec["shape"])
             result[spec["name"]] = data.astype(DTYPES[spec["dtype"]])
         return result
 
 
+
+
+CPU_FLAGS = {
+    "cortex-m0plus": ["-mcpu=cortex-m0plus", "-mthumb", "-mfloat-abi=soft"],
+    "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+    "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"],
+    "cortex-m33": ["-mcpu=cortex-m33", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"],
+}
+CROSS_FLAGS = ["-O2", "-ffreestanding", "-ffunction-sections", "-fdata-sections", *WARNINGS]
+
+
+def cross_sizes(outdir: Path, cpu: str, cc: str = "arm-none-eabi-gcc") -> dict[str, int]:
+    """Cross-compile the library for ``cpu`` with -Werror, link it into a minimal image whose
+    entry calls ``<name>_invoke`` (unused code removed by --gc-sections), and return the
+    image's section sizes: ``text`` (code), ``rodata`` (weights, tables, parameters),
+    ``data``, ``bss`` (the arena)."""
+    outdir = Path(outdir)
+    report = json.loads((outdir / "report.json").read_text())
+    n = report["name"]
+    with tempfile.TemporaryDirectory() as tmp:
+        entry = Path(tmp) / "edgeir_entry.c"
+        entry.write_text(f'#include "{n}.h"\nvoid edgeir_entry(void);\n'
+                         f"void edgeir_entry(void) {{ (void){n}_invoke(); }}\n")
+        elf = Path(tmp) / "image.elf"
+        srcs = sorted(str(f) for f in outdir.iterdir() if f.suffix == ".c")
+        cmd = [cc, *CPU_FLAGS[cpu], *CROSS_FLAGS, f"-I{outdir}", *srcs, str(entry),
+               "-nostartfiles", "-Wl,--entry=edgeir_entry", "-Wl,--gc-sections",
+               "--specs=nano.specs", "--specs=nosys.specs", "-lm", "-o", str(elf)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            first = (proc.stderr.strip().splitlines() or ["(no output)"])[0]
+            raise EdgeirError(f"the {cpu} build failed: {first}", str(outdir), None, "pass")
+        size = subprocess.run(["arm-none-eabi-size", "-A", str(elf)], capture_output=True,
+                              text=True, check=True).stdout
+    sections = {}
+    for line in size.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].startswith(".") and parts[1].isdigit():
+            sections[parts[0].lstrip(".")] = int(parts[1])
+    return {k: sections.get(k, 0) for k in ("text", "rodata", "data", "bss")}
