@@ -347,9 +347,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from compiler.pipeline import Instrumentation
 
     graph = load_model(args.model, parse_input_shapes(args.input_shape))
-    name = args.name or re.sub(r"\W", "_", Path(args.model).stem) or "model"
-    if name[0].isdigit():
-        name = "m_" + name
+    name = args.name
+    if name is None:  # derived from the file name: made a C identifier
+        name = re.sub(r"\W", "_", Path(args.model).stem) or "model"
+        if name[0].isdigit():
+            name = "m_" + name
     inst = Instrumentation(
         print_after_all=args.print_ir_after_all,
         print_after_change=args.print_ir_after_change,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from compiler import ops
 from compiler.ir import Graph, Node, PerAxis, PerTensor, Quant
 from compiler.passbase import Pass, PassResult
 from compiler.rewrite import build, only_user, producer_of
@@ -45,7 +46,7 @@ class ToNHWC(Pass):
     def run(self, graph: Graph) -> PassResult:
         converted = 0
         for node in list(graph.nodes):
-            if node.op in LAYOUT_OPS and node.attrs.get("layout", "nchw") == "nchw" \
+            if node.op in LAYOUT_OPS and layout_of(node) == "nchw" \
                     and node.operands[0].type.rank == 4:
                 self._convert(graph, node)
                 converted += 1
@@ -188,6 +189,11 @@ class ToNHWC(Pass):
         node.set_operand(1, graph.add_constant(np.ascontiguousarray(new_b), node.operands[1].name,
                                                quant))
         return True
+
+
+def layout_of(node: Node) -> str:
+    """The node's layout, with the op's own default (nchw for float ops, nhwc for int8)."""
+    return ops.get(node.op).attrs_of(node).layout
 
 
 def transposed_quant(quant: Quant | None, perm: tuple[int, ...]) -> Quant | None:

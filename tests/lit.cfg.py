@@ -8,7 +8,7 @@ import sys
 import lit.formats
 
 # Only these subdirectories of tests/ hold lit tests; .ir files anywhere else are data.
-LIT_DIRS = ("passes", "text", "verify")
+LIT_DIRS = ("passes", "text", "verify", "codegen")
 
 config.name = "edgeir"
 # lit >= 23 refuses ShTest(execute_external=True); its internal shell supports `not`,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).resolve().parent
-LIT_DIRS = ("passes", "text", "verify")  # keep in sync with lit.cfg.py
+LIT_DIRS = ("passes", "text", "verify", "codegen")  # keep in sync with lit.cfg.py
 LIT_FILES = sorted(p for d in LIT_DIRS for p in (TESTS / d).glob("*.ir"))
 # lit.main has no `if __name__ == "__main__"`, so `python -m lit.main` would run nothing.
 LIT = [sys.executable, "-c", "import sys, lit.main; sys.exit(lit.main.main())"]

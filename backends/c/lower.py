@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from compiler import ops
 from compiler.diagnostics import EdgeirError
 from compiler.ir import Graph, Node, PerAxis, constant
 from compiler.passbase import Pass, PassResult
@@ -76,8 +77,7 @@ class LowerC(Pass):
             if v.type.dtype not in C_DTYPES:
                 raise self._fail(node, f"the C backend has no kernels for {v.type.dtype} "
                                  f"tensors ({node.op})", "use f32 or int8 models")
-        if node.op in LAYOUT_OPS and node.attrs.get("layout", "nhwc" if node.op.startswith("q")
-                                                    else "nchw") != "nhwc":
+        if node.op in LAYOUT_OPS and ops.get(node.op).attrs_of(node).layout != "nhwc":
             raise self._fail(node, f"the C kernels take NHWC; this {node.op} is NCHW",
                              "run the to-nhwc pass before lower-c")
 

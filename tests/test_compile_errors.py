@@ -1,0 +1,88 @@
+"""edgeir compile on bad input: one line, the documented exit code, no traceback, and
+nothing written (the output directory appears only when complete)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EDGEIR = str(Path(sys.executable).with_name("edgeir"))
+MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
+
+NO_KERNEL = """graph @g(%x: tensor<1x4xf64>) {
+  %y = relu(%x) : tensor<1x4xf64> loc("r")
+  return %y
+}
+"""
+
+
+def run(args, cwd):
+    return subprocess.run([EDGEIR, *args], capture_output=True, text=True, cwd=cwd)
+
+
+def assert_clean_failure(proc, code, *needles):
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_float_model_for_a_target_without_fpu(tmp_path):
+    proc = run(["compile", str(MODELS / "kws_fp32.onnx"), "--float", "--target",
+                "cortex-m0plus", "-o", "out"], tmp_path)
+    assert_clean_failure(proc, 4, "no FPU", "--allow-soft-float")
+    assert list(tmp_path.iterdir()) == []
+    ok = run(["compile", str(MODELS / "kws_fp32.onnx"), "--float", "--target",
+              "cortex-m0plus", "--allow-soft-float", "-o", "out", "-q"], tmp_path)
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_op_without_a_kernel(tmp_path):
+    (tmp_path / "m.ir").write_text(NO_KERNEL)
+    proc = run(["compile", "m.ir", "-o", "out"], tmp_path)
+    assert_clean_failure(proc, 4, "node 'r'", "f64")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.ir"]
+
+
+@pytest.mark.parametrize("outdir", ["missing/dir/out", "file.txt/out"])
+def test_unwritable_output_directory(tmp_path, outdir):
+    (tmp_path / "file.txt").write_text("x")
+    proc = run(["compile", str(MODELS / "kws_int8.tflite"), "-o", outdir], tmp_path)
+    assert_clean_failure(proc, 7, outdir)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+@pytest.mark.parametrize("name", ["1net", "my-net", "int", "net name"])
+def test_name_that_is_not_a_c_identifier(tmp_path, name):
+    proc = run(["compile", str(MODELS / "kws_int8.tflite"), "--name", name, "-o", "out"],
+               tmp_path)
+    assert_clean_failure(proc, 2, "not a C identifier")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_float_model_needs_a_choice(tmp_path):
+    proc = run(["compile", str(MODELS / "kws_fp32.onnx"), "-o", "out"], tmp_path)
+    assert_clean_failure(proc, 2, "--calib", "--float")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_c_engine_end_to_end(tmp_path):
+    import numpy as np
+
+    assert run(["compile", str(MODELS / "kws_int8.tflite"), "-o", "out", "-q"],
+               tmp_path).returncode == 0
+    np.savez(tmp_path / "in.npz", **{
+        "serving_default_input_1:0": np.zeros((1, 49, 10, 1), np.int8)})
+    import json
+
+    name = json.loads((tmp_path / "out" / "report.json").read_text())["inputs"][0]["name"]
+    np.savez(tmp_path / "in.npz", **{name: np.zeros((1, 49, 10, 1), np.int8)})
+    c = run(["run", "out", "--engine", "c", "--input", "in.npz", "-o", "c.npz"], tmp_path)
+    i = run(["run", str(MODELS / "kws_int8.tflite"), "--input", "in.npz", "-o", "i.npz", "-q"],
+            tmp_path)
+    assert c.returncode == 0 and i.returncode == 0, c.stderr + i.stderr
+    a, b = np.load(tmp_path / "c.npz"), np.load(tmp_path / "i.npz")
+    assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
