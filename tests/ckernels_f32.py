@@ -71,7 +71,7 @@ class UnaryF32Params(ctypes.Structure):
 
 
 class SoftmaxF32Params(ctypes.Structure):
-    _fields_ = [("outer", i32), ("axis", i32), ("inner", i32), ("log", i32)]
+    _fields_ = [("outer", i32), ("axis", i32), ("inner", i32)]
 
 
 class PoolF32Params(ctypes.Structure):
@@ -136,6 +136,7 @@ FUNCTIONS: dict[str, tuple[type[ctypes.Structure], int]] = {
     "edgeir_binary_f32": (BinaryF32Params, 3),
     "edgeir_unary_f32": (UnaryF32Params, 2),
     "edgeir_softmax_f32": (SoftmaxF32Params, 2),
+    "edgeir_log_softmax_f32": (SoftmaxF32Params, 2),
     "edgeir_avg_pool_f32": (PoolF32Params, 2),
     "edgeir_max_pool_f32": (PoolF32Params, 2),
     "edgeir_reduce_f32": (ReduceF32Params, 2),

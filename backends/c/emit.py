@@ -424,9 +424,9 @@ def _softmax_f32(m: Module, node: Node, a: Attrs) -> str:
     x = node.operands[0]
     axis = a.get("axis", -1) % x.type.rank
     outer, ax, inner = _split_axis(x.type.shape, axis, axis)
-    params = m.param("edgeir_softmax_f32_params",
-                     f"{outer}, {ax}, {inner}, {int(node.op == 'log_softmax')}")
-    return f"edgeir_softmax_f32(&{params}, {m.ptr(x)}, {m.out(node)});"
+    params = m.param("edgeir_softmax_f32_params", f"{outer}, {ax}, {inner}")
+    fn = "edgeir_log_softmax_f32" if node.op == "log_softmax" else "edgeir_softmax_f32"
+    return f"{fn}(&{params}, {m.ptr(x)}, {m.out(node)});"
 
 
 @emitter("edgeir_avg_pool_f32", "edgeir_max_pool_f32")

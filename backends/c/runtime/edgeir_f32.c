@@ -538,6 +538,15 @@ void edgeir_unary_f32(const edgeir_unary_f32_params *p, const float *in, float *
   }
 }
 
+static float strided_max(const float *x, int32_t n, int32_t stride) {
+  float mx = x[0];
+  for (int32_t i = 1; i < n; ++i) {
+    const float v = x[(ptrdiff_t)i * stride];
+    if (v > mx) mx = v;
+  }
+  return mx;
+}
+
 void edgeir_softmax_f32(const edgeir_softmax_f32_params *p, const float *in, float *out) {
   const int32_t axis = p->axis, inner = p->inner;
   const ptrdiff_t block = (ptrdiff_t)axis * inner;
@@ -545,28 +554,34 @@ void edgeir_softmax_f32(const edgeir_softmax_f32_params *p, const float *in, flo
     for (int32_t j = 0; j < inner; ++j) {
       const float *x = in + o * block + j;
       float *y = out + o * block + j;
-      float mx = x[0];
-      for (int32_t i = 1; i < axis; ++i) {
-        const float v = x[(ptrdiff_t)i * inner];
-        if (v > mx) mx = v;
-      }
+      const float mx = strided_max(x, axis, inner);
       float sum = 0.0f;
-      if (p->log) {
-        for (int32_t i = 0; i < axis; ++i) sum += expf(x[(ptrdiff_t)i * inner] - mx);
-        const float lse = logf(sum);
-        for (int32_t i = 0; i < axis; ++i) {
-          const ptrdiff_t t = (ptrdiff_t)i * inner;
-          y[t] = (x[t] - mx) - lse;
-        }
-      } else {
-        for (int32_t i = 0; i < axis; ++i) {
-          const ptrdiff_t t = (ptrdiff_t)i * inner;
-          const float e = expf(x[t] - mx);
-          y[t] = e;
-          sum += e;
-        }
-        const float inv = 1.0f / sum;
-        for (int32_t i = 0; i < axis; ++i) y[(ptrdiff_t)i * inner] *= inv;
+      for (int32_t i = 0; i < axis; ++i) {
+        const ptrdiff_t t = (ptrdiff_t)i * inner;
+        const float e = expf(x[t] - mx);
+        y[t] = e;
+        sum += e;
+      }
+      const float inv = 1.0f / sum;
+      for (int32_t i = 0; i < axis; ++i) y[(ptrdiff_t)i * inner] *= inv;
+    }
+  }
+}
+
+void edgeir_log_softmax_f32(const edgeir_softmax_f32_params *p, const float *in, float *out) {
+  const int32_t axis = p->axis, inner = p->inner;
+  const ptrdiff_t block = (ptrdiff_t)axis * inner;
+  for (int32_t o = 0; o < p->outer; ++o) {
+    for (int32_t j = 0; j < inner; ++j) {
+      const float *x = in + o * block + j;
+      float *y = out + o * block + j;
+      const float mx = strided_max(x, axis, inner);
+      float sum = 0.0f;
+      for (int32_t i = 0; i < axis; ++i) sum += expf(x[(ptrdiff_t)i * inner] - mx);
+      const float lse = logf(sum);
+      for (int32_t i = 0; i < axis; ++i) {
+        const ptrdiff_t t = (ptrdiff_t)i * inner;
+        y[t] = (x[t] - mx) - lse;
       }
     }
   }

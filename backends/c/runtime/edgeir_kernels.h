@@ -280,11 +280,13 @@ typedef struct {
 void edgeir_unary_f32(const edgeir_unary_f32_params *p, const float *in, float *out);
 
 typedef struct {
-  int32_t outer, axis, inner;        /* reduce over `axis` of an [outer][axis][inner] view */
-  int32_t log;                       /* 1: log-softmax */
+  int32_t outer, axis, inner;        /* over `axis` of an [outer][axis][inner] view */
 } edgeir_softmax_f32_params;
 
+/* Softmax and log-softmax are separate functions so that a model without log-softmax
+ * does not link logf. */
 void edgeir_softmax_f32(const edgeir_softmax_f32_params *p, const float *in, float *out);
+void edgeir_log_softmax_f32(const edgeir_softmax_f32_params *p, const float *in, float *out);
 
 typedef struct {
   edgeir_window win;
