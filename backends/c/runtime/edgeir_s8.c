@@ -1,0 +1,838 @@
+/* edgeir int8 kernels: the int8 half of the contract in edgeir_kernels.h.
+ *
+ * Bit-exact with edgeir's golden model (compiler/ops/qnn.py, compiler/quant/arith.py), i.e.
+ * with the TFLite Micro reference kernels. C99; no malloc, no stdio, no recursion, no VLAs.
+ *
+ * Conventions used throughout:
+ *  - Where the golden model (and TFLM's C++) relies on two's-complement wrap-around of int32
+ *    arithmetic, we compute in uint32_t and convert back with as_i32(), so there is no signed
+ *    overflow (no UB) and the result is the wrapped one the golden model specifies.
+ *  - Left shifts of possibly negative values go through uint32_t.
+ *  - The requantized value r is clamped to [act_min - out_zp, act_max - out_zp] *before*
+ *    the output zero point is added: clamp(r + zp, lo, hi) == clamp(r, lo - zp, hi - zp) + zp,
+ *    and the addition can then never overflow.
+ *  - Dot products accumulate int8 x int8 products in int32 (TFLM does the same); they cannot
+ *    overflow below 2^17 taps. The (zero-point folded) bias is added with wrap-around.
+ *  - Division appears only where TFLM divides (average pool / mean: by the window count) and
+ *    in one-off setup (channels per group); everything else is multiply / shift.
+ */
+#include "edgeir_kernels.h"
+
+#include <math.h>
+
+/* Channel-chunk sizes of the kernels that keep per-channel int32 accumulators on the stack
+ * (depthwise conv, average pool, mean): chunk * 4 bytes of stack. */
+#ifndef EDGEIR_S8_CHUNK
+#define EDGEIR_S8_CHUNK 32
+#endif
+
+/* A lookup table over all 256 int8 inputs is built for the fixed-point activations once a
+ * tensor has more elements than this (256 bytes of stack). */
+#ifndef EDGEIR_S8_LUT_MIN
+#define EDGEIR_S8_LUT_MIN 256
+#endif
+
+/* ---- small integer helpers ---------------------------------------------------------------- */
+
+/* uint32 -> int32, two's complement, without implementation-defined conversion. */
+static inline int32_t as_i32(uint32_t u) {
+  return (u & 0x80000000u) ? -(int32_t)(~u) - 1 : (int32_t)u;
+}
+
+static inline int32_t wadd(int32_t a, int32_t b) { return as_i32((uint32_t)a + (uint32_t)b); }
+static inline int32_t wsub(int32_t a, int32_t b) { return as_i32((uint32_t)a - (uint32_t)b); }
+static inline int32_t wneg(int32_t a) { return as_i32(0u - (uint32_t)a); }
+/* x * 2^s wrapped to int32 (0 <= s <= 31). */
+static inline int32_t wshl(int32_t x, int s) { return as_i32((uint32_t)x << s); }
+
+static inline int32_t min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
+static inline int32_t max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
+
+/* Requantize an accumulator to int8: mbqm, then clamp to [lo, hi] (already shifted by
+ * -out_zp), then + out_zp. */
+static inline int8_t requant_s8(int32_t acc, int32_t mult, int32_t shift, int32_t out_zp,
+                                int32_t lo, int32_t hi) {
+  const int32_t r = edgeir_clamp_i32(edgeir_mbqm(acc, mult, shift), lo, hi);
+  return (int8_t)(r + out_zp);
+}
+
+/* TFLM's rounding division of the average pool / mean: num > 0 ? (num + den/2) / den
+ * : (num - den/2) / den with C truncating division, computed on magnitudes in uint32 so that
+ * no intermediate can overflow (den >= 1). */
+static inline int32_t div_round_half_away(int32_t num, int32_t den) {
+  const uint32_t d = (uint32_t)den;
+  if (num > 0) return (int32_t)(((uint32_t)num + d / 2u) / d);
+  return as_i32(0u - ((0u - (uint32_t)num) + d / 2u) / d);
+}
+
+/* sum_i a[i] * b[i] */
+static inline int32_t dot_s8(const int8_t *a, const int8_t *b, int32_t n) {
+  int32_t s0 = 0, s1 = 0, i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += a[i] * b[i] + a[i + 1] * b[i + 1];
+    s1 += a[i + 2] * b[i + 2] + a[i + 3] * b[i + 3];
+  }
+  for (; i < n; ++i) s0 += a[i] * b[i];
+  return s0 + s1;
+}
+
+/* Two dot products sharing the loads of x: *r0 += x.w0, *r1 += x.w1. */
+static inline void dot2_s8(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n,
+                           int32_t *r0, int32_t *r1) {
+  int32_t a0 = 0, a1 = 0, i = 0;
+  for (; i + 2 <= n; i += 2) {
+    const int32_t x0 = x[i], x1 = x[i + 1];
+    a0 += x0 * w0[i] + x1 * w0[i + 1];
+    a1 += x0 * w1[i] + x1 * w1[i + 1];
+  }
+  if (i < n) {
+    a0 += x[i] * w0[i];
+    a1 += x[i] * w1[i];
+  }
+  *r0 += a0;
+  *r1 += a1;
+}
+
+static inline int32_t sum_s8(const int8_t *a, int32_t n) {
+  int32_t s = 0, i;
+  for (i = 0; i < n; ++i) s += a[i];
+  return s;
+}
+
+/* First k in [0, k_n) with 0 <= origin + k * dil, and the end of the run of k with
+ * origin + k * dil < size (windows are contiguous runs of in-bounds taps). */
+static inline void valid_taps(int32_t origin, int32_t dil, int32_t k_n, int32_t size,
+                              int32_t *k_lo, int32_t *k_hi) {
+  int32_t lo = 0, hi;
+  while (lo < k_n && origin + lo * dil < 0) ++lo;
+  hi = lo;
+  while (hi < k_n && origin + hi * dil < size) ++hi;
+  *k_lo = lo;
+  *k_hi = hi;
+}
+
+/* ---- convolution -------------------------------------------------------------------------- */
+
+void edgeir_conv_s8(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
+                    const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                    int8_t *out) {
+  const edgeir_window *wn = &p->win;
+  const int32_t in_h = wn->in_h, in_w = wn->in_w, in_c = wn->in_c;
+  const int32_t out_h = wn->out_h, out_w = wn->out_w, out_c = wn->out_c;
+  const int32_t k_h = wn->k_h, k_w = wn->k_w;
+  const int32_t s_h = wn->stride_h, s_w = wn->stride_w;
+  const int32_t pad_t = wn->pad_top, pad_l = wn->pad_left;
+  const int32_t groups = p->groups > 0 ? p->groups : 1;
+  const int32_t cin_g = in_c / groups, cout_g = out_c / groups; /* setup only */
+  const int32_t w_row = k_w * cin_g;      /* weights of one kernel row */
+  const int32_t w_oc = k_h * w_row;       /* weights of one output channel */
+  const int32_t in_row = in_w * in_c;     /* elements of one input row */
+  const int32_t in_img = in_h * in_row;
+  const int32_t tap_dy = wn->dil_h * in_row; /* input step between kernel rows */
+  const int32_t tap_dx = wn->dil_w * in_c;   /* input step between kernel columns */
+  const int32_t ext_h = (k_h - 1) * wn->dil_h, ext_w = (k_w - 1) * wn->dil_w;
+  const int32_t in_zp = p->in_zp, out_zp = p->out_zp;
+  const int32_t lo = p->act_min - out_zp, hi = p->act_max - out_zp;
+  /* groups == 1 and dil_w == 1: each kernel row is one contiguous run of k_w * in_c values in
+   * the input and in the weights, so the whole row is a single dot product. */
+  const int row_runs = groups == 1 && wn->dil_w == 1;
+  int32_t ox_lo = 0, ox_hi, b, oy, ox, g;
+
+  /* output columns whose windows lie inside the input: [ox_lo, ox_hi) */
+  while (ox_lo < out_w && ox_lo * s_w - pad_l < 0) ++ox_lo;
+  ox_hi = ox_lo;
+  while (ox_hi < out_w && ox_hi * s_w - pad_l + ext_w < in_w) ++ox_hi;
+
+  for (b = 0; b < wn->batch; ++b) {
+    const int8_t *in_b = in + b * in_img;
+    for (oy = 0; oy < out_h; ++oy) {
+      const int32_t iy0 = oy * s_h - pad_t;
+      const int row_inside = iy0 >= 0 && iy0 + ext_h < in_h;
+      int8_t *o = out + (b * out_h + oy) * out_w * out_c;
+      for (ox = 0; ox < out_w; ++ox, o += out_c) {
+        const int32_t ix0 = ox * s_w - pad_l;
+        if (row_inside && ox >= ox_lo && ox < ox_hi) {
+          /* interior: every tap in bounds, no checks */
+          const int8_t *x0 = in_b + iy0 * in_row + ix0 * in_c;
+          for (g = 0; g < groups; ++g) {
+            const int8_t *xg = x0 + g * cin_g;
+            const int32_t oc_end = (g + 1) * cout_g;
+            int32_t oc = g * cout_g;
+            for (; oc + 2 <= oc_end; oc += 2) {
+              const int8_t *w0 = w + oc * w_oc;
+              const int8_t *w1 = w0 + w_oc;
+              int32_t a0 = 0, a1 = 0, ky, kx;
+              for (ky = 0; ky < k_h; ++ky) {
+                const int8_t *xr = xg + ky * tap_dy;
+                const int32_t wr = ky * w_row;
+                if (row_runs) {
+                  dot2_s8(xr, w0 + wr, w1 + wr, w_row, &a0, &a1);
+                } else {
+                  for (kx = 0; kx < k_w; ++kx)
+                    dot2_s8(xr + kx * tap_dx, w0 + wr + kx * cin_g, w1 + wr + kx * cin_g,
+                            cin_g, &a0, &a1);
+                }
+              }
+              if (bias) {
+                a0 = wadd(a0, bias[oc]);
+                a1 = wadd(a1, bias[oc + 1]);
+              }
+              o[oc] = requant_s8(a0, mult[oc], shift[oc], out_zp, lo, hi);
+              o[oc + 1] = requant_s8(a1, mult[oc + 1], shift[oc + 1], out_zp, lo, hi);
+            }
+            for (; oc < oc_end; ++oc) {
+              const int8_t *w0 = w + oc * w_oc;
+              int32_t a0 = 0, ky, kx;
+              for (ky = 0; ky < k_h; ++ky) {
+                const int8_t *xr = xg + ky * tap_dy;
+                const int8_t *wr = w0 + ky * w_row;
+                if (row_runs) {
+                  a0 += dot_s8(xr, wr, w_row);
+                } else {
+                  for (kx = 0; kx < k_w; ++kx)
+                    a0 += dot_s8(xr + kx * tap_dx, wr + kx * cin_g, cin_g);
+                }
+              }
+              if (bias) a0 = wadd(a0, bias[oc]);
+              o[oc] = requant_s8(a0, mult[oc], shift[oc], out_zp, lo, hi);
+            }
+          }
+        } else {
+          /* border: out-of-bounds taps read in_zp, i.e. add in_zp * (their weights' sum) */
+          int32_t ky_lo, ky_hi, kx_lo, kx_hi;
+          valid_taps(iy0, wn->dil_h, k_h, in_h, &ky_lo, &ky_hi);
+          valid_taps(ix0, wn->dil_w, k_w, in_w, &kx_lo, &kx_hi);
+          for (g = 0; g < groups; ++g) {
+            const int32_t oc_end = (g + 1) * cout_g;
+            const int8_t *xg = in_b + g * cin_g;
+            int32_t oc;
+            for (oc = g * cout_g; oc < oc_end; ++oc) {
+              const int8_t *w0 = w + oc * w_oc;
+              int32_t acc = 0, pad_w = 0, ky, kx;
+              for (ky = 0; ky < k_h; ++ky) {
+                const int8_t *wr = w0 + ky * w_row;
+                const int8_t *xr;
+                if (ky < ky_lo || ky >= ky_hi) {
+                  pad_w += sum_s8(wr, w_row);
+                  continue;
+                }
+                xr = xg + (iy0 + ky * wn->dil_h) * in_row;
+                for (kx = 0; kx < k_w; ++kx) {
+                  const int8_t *wt = wr + kx * cin_g;
+                  if (kx < kx_lo || kx >= kx_hi)
+                    pad_w += sum_s8(wt, cin_g);
+                  else
+                    acc += dot_s8(xr + (ix0 + kx * wn->dil_w) * in_c, wt, cin_g);
+                }
+              }
+              acc += in_zp * pad_w;
+              if (bias) acc = wadd(acc, bias[oc]);
+              o[oc] = requant_s8(acc, mult[oc], shift[oc], out_zp, lo, hi);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* ---- depthwise convolution ---------------------------------------------------------------- */
+
+void edgeir_depthwise_conv_s8(const edgeir_conv_s8_params *p, const int8_t *in,
+                              const int8_t *w, const int32_t *bias, const int32_t *mult,
+                              const int32_t *shift, int8_t *out) {
+  const edgeir_window *wn = &p->win;
+  const int32_t in_h = wn->in_h, in_w = wn->in_w, in_c = wn->in_c;
+  const int32_t out_h = wn->out_h, out_w = wn->out_w, out_c = wn->out_c;
+  const int32_t k_h = wn->k_h, k_w = wn->k_w;
+  const int32_t d_h = wn->dil_h, d_w = wn->dil_w;
+  const int32_t depth_mult = in_c > 0 ? out_c / in_c : 1; /* setup only */
+  const int32_t in_row = in_w * in_c, in_img = in_h * in_row;
+  const int32_t in_zp = p->in_zp, out_zp = p->out_zp;
+  const int32_t lo = p->act_min - out_zp, hi = p->act_max - out_zp;
+  int32_t acc[EDGEIR_S8_CHUNK];
+  int32_t b, oy, ox;
+
+  for (b = 0; b < wn->batch; ++b) {
+    const int8_t *in_b = in + b * in_img;
+    for (oy = 0; oy < out_h; ++oy) {
+      const int32_t iy0 = oy * wn->stride_h - wn->pad_top;
+      int32_t ky_lo, ky_hi;
+      int8_t *o = out + (b * out_h + oy) * out_w * out_c;
+      valid_taps(iy0, d_h, k_h, in_h, &ky_lo, &ky_hi);
+      for (ox = 0; ox < out_w; ++ox, o += out_c) {
+        const int32_t ix0 = ox * wn->stride_w - wn->pad_left;
+        int32_t kx_lo, kx_hi, oc0;
+        int32_t ic_start = 0, j_start = 0; /* input channel / multiplier index of oc0 */
+        valid_taps(ix0, d_w, k_w, in_w, &kx_lo, &kx_hi);
+        for (oc0 = 0; oc0 < out_c; oc0 += EDGEIR_S8_CHUNK) {
+          const int32_t n = min_i32(EDGEIR_S8_CHUNK, out_c - oc0);
+          int32_t k, ky, kx, ic_next = ic_start, j_next = j_start;
+          for (k = 0; k < n; ++k) acc[k] = 0;
+          for (ky = 0; ky < k_h; ++ky) {
+            const int row_ok = ky >= ky_lo && ky < ky_hi;
+            for (kx = 0; kx < k_w; ++kx) {
+              const int8_t *wt = w + (ky * k_w + kx) * out_c + oc0;
+              if (!row_ok || kx < kx_lo || kx >= kx_hi) {
+                /* padding tap: reads in_zp */
+                for (k = 0; k < n; ++k) acc[k] += in_zp * wt[k];
+              } else {
+                const int8_t *x = in_b + (iy0 + ky * d_h) * in_row + (ix0 + kx * d_w) * in_c;
+                if (depth_mult == 1) {
+                  const int8_t *xc = x + oc0;
+                  for (k = 0; k < n; ++k) acc[k] += xc[k] * wt[k];
+                } else {
+                  int32_t ic = ic_start, j = j_start;
+                  for (k = 0; k < n; ++k) {
+                    acc[k] += x[ic] * wt[k];
+                    if (++j == depth_mult) {
+                      j = 0;
+                      ++ic;
+                    }
+                  }
+                }
+              }
+            }
+          }
+          /* advance the (input channel, multiplier index) of the next chunk's start */
+          for (k = 0; k < n; ++k) {
+            if (++j_next == depth_mult) {
+              j_next = 0;
+              ++ic_next;
+            }
+          }
+          ic_start = ic_next;
+          j_start = j_next;
+          for (k = 0; k < n; ++k) {
+            const int32_t oc = oc0 + k;
+            const int32_t a = bias ? wadd(acc[k], bias[oc]) : acc[k];
+            o[oc] = requant_s8(a, mult[oc], shift[oc], out_zp, lo, hi);
+          }
+        }
+      }
+    }
+  }
+}
+
+/* ---- fully connected ---------------------------------------------------------------------- */
+
+void edgeir_fc_s8(const edgeir_fc_s8_params *p, const int8_t *in, const int8_t *w,
+                  const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                  int8_t *out) {
+  const int32_t n_in = p->in_features, n_out = p->out_features;
+  const int32_t out_zp = p->out_zp;
+  const int32_t lo = p->act_min - out_zp, hi = p->act_max - out_zp;
+  int32_t b;
+  for (b = 0; b < p->batch; ++b) {
+    const int8_t *x = in + b * n_in;
+    int8_t *y = out + b * n_out;
+    int32_t o = 0;
+    for (; o + 2 <= n_out; o += 2) {
+      int32_t a0 = 0, a1 = 0;
+      dot2_s8(x, w + o * n_in, w + (o + 1) * n_in, n_in, &a0, &a1);
+      if (bias) {
+        a0 = wadd(a0, bias[o]);
+        a1 = wadd(a1, bias[o + 1]);
+      }
+      y[o] = requant_s8(a0, mult[o], shift[o], out_zp, lo, hi);
+      y[o + 1] = requant_s8(a1, mult[o + 1], shift[o + 1], out_zp, lo, hi);
+    }
+    for (; o < n_out; ++o) {
+      int32_t a0 = dot_s8(x, w + o * n_in, n_in);
+      if (bias) a0 = wadd(a0, bias[o]);
+      y[o] = requant_s8(a0, mult[o], shift[o], out_zp, lo, hi);
+    }
+  }
+}
+
+/* ---- broadcasting add / mul --------------------------------------------------------------- */
+
+static inline int8_t add_one(const edgeir_add_s8_params *p, int32_t a, int32_t b, int32_t lo,
+                             int32_t hi) {
+  const int32_t sa = edgeir_mbqm_small(wshl(a - p->a_zp, p->left_shift), p->a_mult, p->a_shift);
+  const int32_t sb = edgeir_mbqm_small(wshl(b - p->b_zp, p->left_shift), p->b_mult, p->b_shift);
+  const int32_t r = edgeir_mbqm_small(wadd(sa, sb), p->out_mult, p->out_shift);
+  return (int8_t)(edgeir_clamp_i32(r, lo, hi) + p->out_zp);
+}
+
+void edgeir_add_s8(const edgeir_add_s8_params *p, const int8_t *a, const int8_t *b,
+                   int8_t *out) {
+  const edgeir_bcast4 *bc = &p->bc;
+  const int32_t lo = p->act_min - p->out_zp, hi = p->act_max - p->out_zp;
+  const int32_t n3 = bc->shape[3], as3 = bc->a_stride[3], bs3 = bc->b_stride[3];
+  int32_t i0, i1, i2, i3;
+  for (i0 = 0; i0 < bc->shape[0]; ++i0)
+    for (i1 = 0; i1 < bc->shape[1]; ++i1)
+      for (i2 = 0; i2 < bc->shape[2]; ++i2) {
+        const int8_t *pa = a + i0 * bc->a_stride[0] + i1 * bc->a_stride[1] + i2 * bc->a_stride[2];
+        const int8_t *pb = b + i0 * bc->b_stride[0] + i1 * bc->b_stride[1] + i2 * bc->b_stride[2];
+        if (as3 == 1 && bs3 == 1) {
+          for (i3 = 0; i3 < n3; ++i3) out[i3] = add_one(p, pa[i3], pb[i3], lo, hi);
+        } else {
+          for (i3 = 0; i3 < n3; ++i3) out[i3] = add_one(p, pa[i3 * as3], pb[i3 * bs3], lo, hi);
+        }
+        out += n3;
+      }
+}
+
+void edgeir_mul_s8(const edgeir_mul_s8_params *p, const int8_t *a, const int8_t *b,
+                   int8_t *out) {
+  const edgeir_bcast4 *bc = &p->bc;
+  const int32_t a_zp = p->a_zp, b_zp = p->b_zp, out_zp = p->out_zp;
+  const int32_t mult = p->mult, shift = p->shift;
+  const int32_t lo = p->act_min - out_zp, hi = p->act_max - out_zp;
+  const int32_t n3 = bc->shape[3], as3 = bc->a_stride[3], bs3 = bc->b_stride[3];
+  int32_t i0, i1, i2, i3;
+  for (i0 = 0; i0 < bc->shape[0]; ++i0)
+    for (i1 = 0; i1 < bc->shape[1]; ++i1)
+      for (i2 = 0; i2 < bc->shape[2]; ++i2) {
+        const int8_t *pa = a + i0 * bc->a_stride[0] + i1 * bc->a_stride[1] + i2 * bc->a_stride[2];
+        const int8_t *pb = b + i0 * bc->b_stride[0] + i1 * bc->b_stride[1] + i2 * bc->b_stride[2];
+        for (i3 = 0; i3 < n3; ++i3) {
+          const int32_t prod = (pa[i3 * as3] - a_zp) * (pb[i3 * bs3] - b_zp);
+          out[i3] = requant_s8(prod, mult, shift, out_zp, lo, hi);
+        }
+        out += n3;
+      }
+}
+
+/* ---- pooling and mean --------------------------------------------------------------------- */
+
+void edgeir_avg_pool_s8(const edgeir_pool_s8_params *p, const int8_t *in, int8_t *out) {
+  const edgeir_window *wn = &p->win;
+  const int32_t in_h = wn->in_h, in_w = wn->in_w, c_n = wn->in_c;
+  const int32_t d_h = wn->dil_h > 0 ? wn->dil_h : 1, d_w = wn->dil_w > 0 ? wn->dil_w : 1;
+  const int32_t in_row = in_w * c_n, in_img = in_h * in_row;
+  int32_t acc[EDGEIR_S8_CHUNK];
+  int32_t b, oy, ox;
+  for (b = 0; b < wn->batch; ++b) {
+    const int8_t *in_b = in + b * in_img;
+    for (oy = 0; oy < wn->out_h; ++oy) {
+      const int32_t iy0 = oy * wn->stride_h - wn->pad_top;
+      int32_t ky_lo, ky_hi;
+      valid_taps(iy0, d_h, wn->k_h, in_h, &ky_lo, &ky_hi);
+      for (ox = 0; ox < wn->out_w; ++ox) {
+        const int32_t ix0 = ox * wn->stride_w - wn->pad_left;
+        int8_t *o = out + ((b * wn->out_h + oy) * wn->out_w + ox) * c_n;
+        int32_t kx_lo, kx_hi, count, c0;
+        valid_taps(ix0, d_w, wn->k_w, in_w, &kx_lo, &kx_hi);
+        count = (ky_hi - ky_lo) * (kx_hi - kx_lo);
+        for (c0 = 0; c0 < c_n; c0 += EDGEIR_S8_CHUNK) {
+          const int32_t n = min_i32(EDGEIR_S8_CHUNK, c_n - c0);
+          int32_t k, ky, kx;
+          for (k = 0; k < n; ++k) acc[k] = 0;
+          for (ky = ky_lo; ky < ky_hi; ++ky) {
+            const int8_t *xr = in_b + (iy0 + ky * d_h) * in_row + c0;
+            for (kx = kx_lo; kx < kx_hi; ++kx) {
+              const int8_t *x = xr + (ix0 + kx * d_w) * c_n;
+              for (k = 0; k < n; ++k) acc[k] += x[k];
+            }
+          }
+          for (k = 0; k < n; ++k) {
+            /* an all-padding window (count 0) gives 0, as the golden model */
+            const int32_t avg = count > 0 ? div_round_half_away(acc[k], count) : 0;
+            o[c0 + k] = (int8_t)edgeir_clamp_i32(avg, p->act_min, p->act_max);
+          }
+        }
+      }
+    }
+  }
+}
+
+void edgeir_max_pool_s8(const edgeir_pool_s8_params *p, const int8_t *in, int8_t *out) {
+  const edgeir_window *wn = &p->win;
+  const int32_t in_h = wn->in_h, in_w = wn->in_w, c_n = wn->in_c;
+  const int32_t d_h = wn->dil_h > 0 ? wn->dil_h : 1, d_w = wn->dil_w > 0 ? wn->dil_w : 1;
+  const int32_t in_row = in_w * c_n, in_img = in_h * in_row;
+  const int8_t act_min = (int8_t)max_i32(p->act_min, -128);
+  const int8_t act_max = (int8_t)min_i32(p->act_max, 127);
+  int32_t b, oy, ox, c;
+  for (b = 0; b < wn->batch; ++b) {
+    const int8_t *in_b = in + b * in_img;
+    for (oy = 0; oy < wn->out_h; ++oy) {
+      const int32_t iy0 = oy * wn->stride_h - wn->pad_top;
+      int32_t ky_lo, ky_hi;
+      valid_taps(iy0, d_h, wn->k_h, in_h, &ky_lo, &ky_hi);
+      for (ox = 0; ox < wn->out_w; ++ox) {
+        const int32_t ix0 = ox * wn->stride_w - wn->pad_left;
+        int8_t *o = out + ((b * wn->out_h + oy) * wn->out_w + ox) * c_n;
+        int32_t kx_lo, kx_hi, ky, kx;
+        valid_taps(ix0, d_w, wn->k_w, in_w, &kx_lo, &kx_hi);
+        /* the running max lives in the output row; starting at act_min folds the lower
+         * clamp in (an all-padding window gives act_min, as the golden model) */
+        for (c = 0; c < c_n; ++c) o[c] = act_min;
+        for (ky = ky_lo; ky < ky_hi; ++ky) {
+          const int8_t *xr = in_b + (iy0 + ky * d_h) * in_row;
+          for (kx = kx_lo; kx < kx_hi; ++kx) {
+            const int8_t *x = xr + (ix0 + kx * d_w) * c_n;
+            for (c = 0; c < c_n; ++c) o[c] = x[c] > o[c] ? x[c] : o[c];
+          }
+        }
+        for (c = 0; c < c_n; ++c) o[c] = o[c] < act_max ? o[c] : act_max;
+      }
+    }
+  }
+}
+
+void edgeir_mean_s8(const edgeir_mean_s8_params *p, const int8_t *in, int8_t *out) {
+  const int32_t hw = p->h * p->w, c_n = p->c;
+  const int32_t out_zp = p->out_zp;
+  const int32_t lo = -128 - out_zp, hi = 127 - out_zp;
+  /* sum(x - in_zp) == sum(x) - in_zp * hw modulo 2^32 (the golden model wraps the sum to
+   * int32 as well), so the zero point is taken out once per channel */
+  const uint32_t zp_total = (uint32_t)p->in_zp * (uint32_t)hw;
+  int32_t acc[EDGEIR_S8_CHUNK];
+  int32_t b, c0, i, k;
+  for (b = 0; b < p->batch; ++b) {
+    const int8_t *in_b = in + b * hw * c_n;
+    int8_t *o = out + b * c_n;
+    for (c0 = 0; c0 < c_n; c0 += EDGEIR_S8_CHUNK) {
+      const int32_t n = min_i32(EDGEIR_S8_CHUNK, c_n - c0);
+      for (k = 0; k < n; ++k) acc[k] = 0;
+      for (i = 0; i < hw; ++i) {
+        const int8_t *x = in_b + i * c_n + c0;
+        for (k = 0; k < n; ++k) acc[k] += x[k];
+      }
+      for (k = 0; k < n; ++k) {
+        const int32_t sum = as_i32((uint32_t)acc[k] - zp_total);
+        int32_t r = edgeir_mbqm(sum, p->mult, p->shift);
+        r = hw > 0 ? div_round_half_away(r, hw) : r;
+        o[c0 + k] = (int8_t)(edgeir_clamp_i32(r, lo, hi) + out_zp);
+      }
+    }
+  }
+}
+
+/* ---- gemmlowp fixed point ----------------------------------------------------------------- */
+
+/* SaturatingRoundingMultiplyByPOT (exponent in [-31, 31]). */
+static inline int32_t fp_srmbp(int32_t x, int exponent) {
+  if (exponent > 0) {
+    const int32_t threshold = (int32_t)((1u << (31 - exponent)) - 1u);
+    if (x > threshold) return INT32_MAX;
+    if (x < -threshold) return INT32_MIN;
+    return wshl(x, exponent);
+  }
+  if (exponent < 0) return edgeir_rdbpot(x, -exponent);
+  return x;
+}
+
+/* exp(a) for a Q0.31 value a in [-1/4, 0). */
+static int32_t fp_exp_quarter(int32_t a) {
+  const int32_t constant_term = 1895147668; /* exp(-1/8) */
+  const int32_t one_third = 715827883;
+  const int32_t x = wadd(a, 1 << 28); /* a + 1/8 */
+  const int32_t x2 = edgeir_srdhm(x, x);
+  const int32_t x3 = edgeir_srdhm(x2, x);
+  const int32_t x4 = edgeir_srdhm(x2, x2);
+  const int32_t x4_over_4 = edgeir_rdbpot(x4, 2);
+  const int32_t poly =
+      edgeir_rdbpot(wadd(edgeir_srdhm(wadd(x4_over_4, x3), one_third), x2), 1);
+  return wadd(constant_term, edgeir_srdhm(constant_term, wadd(x, poly)));
+}
+
+/* exp(a) for a non-positive fixed-point a with `integer_bits` integer bits (1..30); Q0.31. */
+static int32_t fp_exp_neg(int32_t a, int integer_bits) {
+  static const int32_t barrel[7] = {1672461947, 1302514674, 790015084, 290630308,
+                                    39332535,   720401,     242};
+  const int frac_bits = 31 - integer_bits;
+  const int32_t quarter = (int32_t)(1u << (frac_bits - 2));
+  const int32_t a_mod_q_minus_q = (a & (quarter - 1)) - quarter;
+  int32_t result = fp_exp_quarter(fp_srmbp(a_mod_q_minus_q, integer_bits));
+  const uint32_t remainder = (uint32_t)wsub(a_mod_q_minus_q, a);
+  int e;
+  for (e = -2; e <= 4; ++e) {
+    if (integer_bits > e && (remainder & (1u << (frac_bits + e))) != 0u)
+      result = edgeir_srdhm(result, barrel[e + 2]);
+  }
+  if (integer_bits > 5) {
+    const int32_t clamp = -(int32_t)(1u << (36 - integer_bits)); /* -32.0 */
+    if (a < clamp) result = 0;
+  }
+  return a == 0 ? INT32_MAX : result;
+}
+
+/* Newton-Raphson 1 / (2 * half_denominator) in Q2.29 (gemmlowp). */
+static int32_t fp_newton_reciprocal(int32_t half_den) {
+  const int32_t c48_17 = 1515870810;   /* 48/17 in Q2.29 */
+  const int32_t cm32_17 = -1010580540; /* -32/17 in Q2.29 */
+  const int32_t one_f2 = 1 << 29;
+  int32_t x = wadd(c48_17, edgeir_srdhm(half_den, cm32_17));
+  int i;
+  for (i = 0; i < 3; ++i) {
+    const int32_t hdx = edgeir_srdhm(half_den, x);
+    const int32_t one_minus = wsub(one_f2, hdx);
+    x = wadd(x, fp_srmbp(edgeir_srdhm(x, one_minus), 2));
+  }
+  return x;
+}
+
+/* RoundingHalfSum(a, INT32_MAX): (a + b + sign) / 2, truncating, in 64 bits. */
+static inline int32_t fp_half_sum_max(int32_t a) {
+  const int64_t s = (int64_t)a + INT32_MAX;
+  const int64_t t = s + (s >= 0 ? 1 : -1);
+  return (int32_t)(t >= 0 ? t >> 1 : -((-t) >> 1));
+}
+
+/* 1 / (1 + a), Q0.31 in and out, a in [0, 1). */
+static int32_t fp_one_over_one_plus_x(int32_t a) {
+  return fp_srmbp(fp_newton_reciprocal(fp_half_sum_max(a)), 1);
+}
+
+/* (1 - a) / (1 + a), Q0.31 in and out, a in [0, 1). */
+static int32_t fp_one_minus_x_over_one_plus_x(int32_t a) {
+  return fp_srmbp(wsub(fp_newton_reciprocal(fp_half_sum_max(a)), 1 << 29), 2);
+}
+
+static int32_t fp_logistic(int32_t a, int integer_bits) {
+  int32_t abs_a, r_pos;
+  if (a == 0) return 1 << 30;
+  abs_a = a > 0 ? a : wneg(a);
+  r_pos = fp_one_over_one_plus_x(fp_exp_neg(wneg(abs_a), integer_bits));
+  return a > 0 ? r_pos : wsub(INT32_MAX, r_pos);
+}
+
+static int32_t fp_tanh(int32_t a, int integer_bits) {
+  int32_t t;
+  if (a == 0) return 0;
+  t = fp_one_minus_x_over_one_plus_x(fp_exp_neg(a < 0 ? a : wneg(a), integer_bits + 1));
+  return a < 0 ? wneg(t) : t;
+}
+
+/* count leading zeros of a uint32 (32 for 0) */
+static inline int clz32(uint32_t x) {
+#if defined(__GNUC__)
+  return x ? __builtin_clz(x) : 32;
+#else
+  int n = 0;
+  if (x == 0u) return 32;
+  if (!(x & 0xFFFF0000u)) { n += 16; x <<= 16; }
+  if (!(x & 0xFF000000u)) { n += 8; x <<= 8; }
+  if (!(x & 0xF0000000u)) { n += 4; x <<= 4; }
+  if (!(x & 0xC0000000u)) { n += 2; x <<= 2; }
+  if (!(x & 0x80000000u)) { n += 1; }
+  return n;
+#endif
+}
+
+/* ---- softmax ------------------------------------------------------------------------------ */
+
+#define SOFTMAX_DIFF_INT_BITS 5   /* kScaledDiffIntegerBits */
+#define SOFTMAX_ACCUM_INT_BITS 12 /* kAccumulationIntegerBits */
+
+void edgeir_softmax_s8(const edgeir_softmax_s8_params *p, const int8_t *in, int8_t *out) {
+  const int32_t depth = p->depth, mult = p->input_mult, diff_min = p->diff_min;
+  const int left_shift = (int)p->input_left_shift;
+  int32_t r, c;
+  for (r = 0; r < p->rows; ++r) {
+    const int8_t *x = in + r * depth;
+    int8_t *y = out + r * depth;
+    int32_t max_v = -128, recip, exponent;
+    uint32_t sum = 0u, shifted;
+    int hp1;
+    for (c = 0; c < depth; ++c) max_v = x[c] > max_v ? x[c] : max_v;
+    for (c = 0; c < depth; ++c) {
+      const int32_t diff = x[c] - max_v;
+      if (diff >= diff_min) {
+        const int32_t scaled = edgeir_srdhm(wshl(diff, left_shift), mult); /* Q5.26 */
+        const int32_t e = fp_exp_neg(scaled, SOFTMAX_DIFF_INT_BITS);
+        sum += (uint32_t)edgeir_rdbpot(e, SOFTMAX_ACCUM_INT_BITS); /* Q12.19, int32 wrap */
+      }
+    }
+    /* GetReciprocal(sum, 12): normalize by the leading zeros (uint32 arithmetic) */
+    hp1 = clz32(sum);
+    shifted = (hp1 < 32 ? sum << hp1 : 0u) - 0x80000000u;
+    recip = fp_one_over_one_plus_x(as_i32(shifted));
+    exponent = (SOFTMAX_ACCUM_INT_BITS - hp1) + (31 - 8);
+    /* TFLM CHECKs (gemmlowp asserts) 0 <= exponent <= 31 here. exponent >= 3 always
+     * (hp1 <= 32); it exceeds 31 once the Q12.19 sum reaches 512 (rows of >= 512 values
+     * near the maximum), where TFLM's RoundingDivideByPOT is undefined and the golden model
+     * raises. We return what an exact rounding division gives instead: for exponent >= 32
+     * the non-negative int32 SRDHM(recip, exp) rounds to 0, i.e. the output -128. */
+    for (c = 0; c < depth; ++c) {
+      const int32_t diff = x[c] - max_v;
+      int32_t v = -128;
+      if (diff >= diff_min && exponent <= 31) {
+        const int32_t scaled = edgeir_srdhm(wshl(diff, left_shift), mult);
+        const int32_t e = fp_exp_neg(scaled, SOFTMAX_DIFF_INT_BITS);
+        v = edgeir_rdbpot(edgeir_srdhm(recip, e), (int)exponent) - 128;
+        v = edgeir_clamp_i32(v, -128, 127);
+      }
+      y[c] = (int8_t)v;
+    }
+  }
+}
+
+/* ---- logistic / tanh ---------------------------------------------------------------------- */
+
+#define ACT_INPUT_INT_BITS 4 /* kInputIntegerBits (Q4.27 input) */
+
+static int8_t logistic_one(const edgeir_sigmoid_s8_params *p, int32_t x) {
+  const int32_t v = x - p->in_zp;
+  int32_t q4, o;
+  if (v <= -p->input_range_radius) return -128;
+  if (v >= p->input_range_radius) return 127;
+  q4 = edgeir_mbqm(v, p->input_mult, p->input_left_shift);
+  o = edgeir_rdbpot(fp_logistic(q4, ACT_INPUT_INT_BITS), 23) - 128;
+  return (int8_t)edgeir_clamp_i32(o, -128, 127);
+}
+
+static int8_t tanh_one(const edgeir_sigmoid_s8_params *p, int32_t x) {
+  const int32_t v = x - p->in_zp;
+  int32_t q4, o;
+  if (v <= -p->input_range_radius) return -128;
+  if (v >= p->input_range_radius) return 127;
+  q4 = edgeir_mbqm(v, p->input_mult, p->input_left_shift);
+  o = edgeir_rdbpot(fp_tanh(q4, ACT_INPUT_INT_BITS), 24);
+  return (int8_t)edgeir_clamp_i32(o, -128, 127);
+}
+
+void edgeir_logistic_s8(const edgeir_sigmoid_s8_params *p, const int8_t *in, int8_t *out) {
+  int32_t i;
+  if (p->size > EDGEIR_S8_LUT_MIN) {
+    int8_t lut[256];
+    for (i = 0; i < 256; ++i) lut[i] = logistic_one(p, i - 128);
+    for (i = 0; i < p->size; ++i) out[i] = lut[in[i] + 128];
+  } else {
+    for (i = 0; i < p->size; ++i) out[i] = logistic_one(p, in[i]);
+  }
+}
+
+void edgeir_tanh_s8(const edgeir_sigmoid_s8_params *p, const int8_t *in, int8_t *out) {
+  int32_t i;
+  if (p->size > EDGEIR_S8_LUT_MIN) {
+    int8_t lut[256];
+    for (i = 0; i < 256; ++i) lut[i] = tanh_one(p, i - 128);
+    for (i = 0; i < p->size; ++i) out[i] = lut[in[i] + 128];
+  } else {
+    for (i = 0; i < p->size; ++i) out[i] = tanh_one(p, in[i]);
+  }
+}
+
+/* ---- hard swish (int16 fixed point) ------------------------------------------------------- */
+
+/* two's-complement wrap to int16 (the C++ kernel's int16_t stores) */
+static inline int32_t wrap16(int32_t v) {
+  const int32_t u = (int32_t)((uint32_t)v & 0xFFFFu);
+  return u >= 0x8000 ? u - 0x10000 : u;
+}
+
+/* x / 2^e truncated toward zero; |x| < 2^31 */
+static inline int32_t tdiv_pot(int32_t x, int e) { return x >= 0 ? x >> e : -((-x) >> e); }
+
+/* gemmlowp SaturatingRoundingDoublingHighMul on int16 (ties half up) */
+static inline int32_t srdhm16(int32_t a, int32_t b) {
+  int32_t ab;
+  if (a == -32768 && b == -32768) return 32767;
+  ab = a * b;
+  return wrap16(tdiv_pot(ab + (ab >= 0 ? (1 << 14) : (1 - (1 << 14))), 15));
+}
+
+/* gemmlowp RoundingDivideByPOT on int16: the mask (1 << e) - 1 is truncated to int16, as in
+ * C++ (relevant for e >= 16 only; e is capped at 31, which changes nothing for int16 x). */
+static inline int32_t rdbp16(int32_t x, int e) {
+  int32_t mask, remainder, threshold;
+  if (e > 31) e = 31;
+  mask = wrap16((int32_t)(((uint32_t)1 << e) - 1u));
+  remainder = x & mask;
+  threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  return (x >> e) + (remainder > threshold ? 1 : 0);
+}
+
+/* TFLM SaturatingLeftShift on int16 (amount >= 0) */
+static inline int32_t sat_lshift16(int32_t v, int amount) {
+  if (v == 0) return 0;
+  if (amount >= 16) return v > 0 ? 32767 : -32768;
+  return edgeir_clamp_i32(v * (1 << amount), -32768, 32767);
+}
+
+static int8_t hard_swish_one(const edgeir_hard_swish_s8_params *p, int32_t x) {
+  const int rexp = (int)p->reluish_mult_exponent;
+  const int oexp = (int)p->out_mult_exponent;
+  const int32_t hires = wrap16(wrap16(x - p->in_zp) * 128);
+  const int32_t preshift = srdhm16(hires, p->out_mult_fixedpoint_int16);
+  int32_t reluish = hires, prod, o;
+  if (rexp > 0) reluish = sat_lshift16(reluish, rexp - 1);
+  reluish = srdhm16(reluish, p->reluish_mult_fixedpoint_int16);
+  if (rexp > 0) reluish = sat_lshift16(reluish, 1);
+  if (rexp < 0) reluish = wrap16(rdbp16(reluish, -rexp));
+  reluish = (reluish + (1 << 15)) >> 1; /* [-1, 1] -> [0, 1] */
+  /* SaturatingDoublingHighMul (truncating); reluish >= 0, so never -32768 * -32768 */
+  prod = wrap16(tdiv_pot(reluish * preshift, 15));
+  /* TFLM prepare guarantees oexp <= 0 */
+  o = wrap16(rdbp16(prod, oexp < 0 ? -oexp : 0));
+  o = wrap16(o + p->out_zp);
+  return (int8_t)edgeir_clamp_i32(o, -128, 127);
+}
+
+void edgeir_hard_swish_s8(const edgeir_hard_swish_s8_params *p, const int8_t *in,
+                          int8_t *out) {
+  int32_t i;
+  if (p->size > EDGEIR_S8_LUT_MIN) {
+    int8_t lut[256];
+    for (i = 0; i < 256; ++i) lut[i] = hard_swish_one(p, i - 128);
+    for (i = 0; i < p->size; ++i) out[i] = lut[in[i] + 128];
+  } else {
+    for (i = 0; i < p->size; ++i) out[i] = hard_swish_one(p, in[i]);
+  }
+}
+
+/* ---- quantize / dequantize / requantize --------------------------------------------------- */
+
+/* q (already rounded) + zero point, saturated to int8. NaN gives the zero point (as an ARM
+ * saturating conversion and ONNX's path do); +-inf and huge values saturate. */
+static inline int8_t saturate_q(float r, int32_t zp) {
+  int32_t v;
+  if (isnan(r)) {
+    v = zp;
+  } else {
+    if (r > 1024.0f) r = 1024.0f;
+    if (r < -1024.0f) r = -1024.0f;
+    v = (int32_t)r + zp;
+  }
+  return (int8_t)edgeir_clamp_i32(v, -128, 127);
+}
+
+void edgeir_quantize_f32_s8(const edgeir_quantize_params *p, const float *in, int8_t *out) {
+  const float scale = p->scale;
+  const int32_t zp = p->zero_point;
+  int32_t i;
+  /* x / scale is a float32 division (never a multiplication by 1/scale, which rounds
+   * differently); roundf = half away from zero (TFLM), rintf = half to even (ONNX). */
+  if (p->round_half_even) {
+    for (i = 0; i < p->size; ++i) out[i] = saturate_q(rintf(in[i] / scale), zp);
+  } else {
+    for (i = 0; i < p->size; ++i) out[i] = saturate_q(roundf(in[i] / scale), zp);
+  }
+}
+
+void edgeir_dequantize_s8_f32(const edgeir_dequantize_params *p, const int8_t *in,
+                              float *out) {
+  const float scale = p->scale;
+  const int32_t zp = p->zero_point;
+  int32_t i;
+  /* (float)((double)scale * v) == scale * (float)v in float32: the double product of a
+   * 24-bit mantissa and |v| < 2^24 is exact, so both are the correctly rounded float32
+   * product. The float form avoids double arithmetic (soft-float on most Cortex-M). */
+  for (i = 0; i < p->size; ++i) out[i] = scale * (float)(in[i] - zp);
+}
+
+void edgeir_requantize_8(const edgeir_requantize_params *p, const void *in, void *out) {
+  const int8_t *in_s = (const int8_t *)in;
+  const uint8_t *in_u = (const uint8_t *)in;
+  int8_t *out_s = (int8_t *)out;
+  uint8_t *out_u = (uint8_t *)out;
+  const int32_t in_zp = p->in_zp, out_zp = p->out_zp, mult = p->mult, shift = p->shift;
+  const int32_t lo = (p->out_unsigned ? 0 : -128) - out_zp;
+  const int32_t hi = (p->out_unsigned ? 255 : 127) - out_zp;
+  int32_t i;
+  /* element i is read before it is written: in == out is fine */
+  for (i = 0; i < p->size; ++i) {
+    const int32_t x = p->in_unsigned ? (int32_t)in_u[i] : (int32_t)in_s[i];
+    const int32_t r = edgeir_clamp_i32(edgeir_mbqm(x - in_zp, mult, shift), lo, hi) + out_zp;
+    if (p->out_unsigned)
+      out_u[i] = (uint8_t)r;
+    else
+      out_s[i] = (int8_t)r;
+  }
+}

@@ -1,0 +1,564 @@
+"""The int8 C kernels (backends/c/runtime/edgeir_s8.c) against the golden numpy ops.
+
+Every kernel is built once into a shared library, called through ctypes and compared bit for
+bit with ``compiler.ops.get(<qop>).evaluate`` on many seeded random cases (shapes, strides,
+dilations, asymmetric paddings, groups, depth multipliers, per-channel multipliers from real
+scales, extreme zero points, activation ranges, broadcasting, all 256 inputs of the
+fixed-point activations). A stand-alone C program (tests/c/s8_edge_cases.c) runs the kernels
+on edge cases under ASan + UBSan.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import ckernels as ck
+import numpy as np
+import pytest
+
+from compiler import ops
+from compiler.ops.base import Attrs
+from compiler.quant import arith
+
+S8_SOURCE = ck.runtime_source("edgeir_s8.c")
+EDGE_CASES = Path(__file__).resolve().parent / "c" / "s8_edge_cases.c"
+I8_EXTREMES = (-128, 127, 0, -1, 1)
+
+
+@pytest.fixture(scope="session")
+def k(tmp_path_factory) -> ck.Kernels:
+    lib = ck.build_library([S8_SOURCE], tmp_path_factory.mktemp("ckernels_s8"), "edgeir_s8")
+    return ck.Kernels(lib, ck.S8_KERNELS)
+
+
+def golden(name: str, inputs: list[np.ndarray], **attrs) -> np.ndarray:
+    op = ops.get(name)
+    values = {n: a.default for n, a in op.attrs.items() if not a.required}
+    values.update(attrs)
+    return op.evaluate(Attrs(values), inputs)[0]
+
+
+def wrap32(v: np.ndarray) -> np.ndarray:
+    return ((np.asarray(v, np.int64) + 2**31) % 2**32 - 2**31).astype(np.int32)
+
+
+def i8(rng: np.random.Generator, shape) -> np.ndarray:
+    return rng.integers(-128, 128, size=shape, dtype=np.int64).astype(np.int8)
+
+
+def zero_point(rng: np.random.Generator) -> int:
+    if rng.random() < 0.5:
+        return int(rng.choice(I8_EXTREMES))
+    return int(rng.integers(-128, 128))
+
+
+def act_range(rng: np.random.Generator) -> tuple[int, int]:
+    r = rng.random()
+    if r < 0.5:
+        return -128, 127
+    if r < 0.7:  # ReLU-like
+        return int(rng.integers(-128, 20)), 127
+    lo, hi = sorted(int(v) for v in rng.integers(-128, 128, size=2))
+    return lo, hi
+
+
+def real_scales(rng: np.random.Generator, n: int, lo: float = 1e-5, hi: float = 4.0):
+    """Requantization multipliers/shifts from random real scales (log-uniform)."""
+    reals = np.exp(rng.uniform(np.log(lo), np.log(hi), size=n))
+    return arith.quantize_multiplier_array(reals)
+
+
+def assert_same(got: np.ndarray, want: np.ndarray, what: str) -> None:
+    assert got.dtype == want.dtype and got.shape == want.shape, (what, got.shape, want.shape)
+    if not np.array_equal(got, want):
+        bad = np.argwhere(got != want)
+        first = tuple(bad[0])
+        raise AssertionError(f"{what}: {len(bad)} mismatches, first at {first}: "
+                             f"C {got[first]} vs golden {want[first]}")
+
+
+# ---- convolution ------------------------------------------------------------------------------
+
+
+def _conv_geometry(rng: np.random.Generator):
+    while True:
+        kh, kw = [(1, 1), (3, 3), (5, 5), (1, 3), (3, 1), (2, 2), (3, 3)][rng.integers(7)]
+        sh, sw = (int(v) for v in rng.integers(1, 3, size=2))
+        dh, dw = (int(v) for v in (rng.integers(1, 3, size=2) if rng.random() < 0.4 else (1, 1)))
+        pads = tuple(int(v) for v in rng.integers(0, 3, size=4))
+        h, w = (int(v) for v in rng.integers(1, 10, size=2))
+        if h + pads[0] + pads[2] > (kh - 1) * dh and w + pads[1] + pads[3] > (kw - 1) * dw:
+            return (kh, kw), (sh, sw), (dh, dw), pads, h, w
+
+
+def _conv_case(k, rng: np.random.Generator, kind: str) -> None:
+    (kh, kw), strides, dilations, pads, h, w = _conv_geometry(rng)
+    n = int(rng.integers(1, 3))
+    if kind == "depthwise":
+        c = int(rng.integers(1, 10)) if rng.random() < 0.8 else int(rng.integers(30, 70))
+        mult = int(rng.choice([1, 1, 2, 3]))
+        o, groups, cin_g = c * mult, c, 1
+    elif kind == "grouped":
+        groups = int(rng.integers(2, 5))
+        cin_g, cout_g = (int(v) for v in rng.integers(1, 5, size=2))
+        c, o = groups * cin_g, groups * cout_g
+    else:
+        c = int(rng.integers(1, 13)) if rng.random() < 0.8 else int(rng.integers(16, 48))
+        o = int(rng.integers(1, 11))
+        groups, cin_g = 1, c
+    x = i8(rng, (n, h, w, c))
+    wt = i8(rng, (o, kh, kw, cin_g))
+    big = rng.random() < 0.1
+    bias = rng.integers(-(2**30) if big else -(2**18), 2**30 if big else 2**18, size=o)
+    bias = bias.astype(np.int32)
+    x_zp, out_zp = zero_point(rng), zero_point(rng)
+    if rng.random() < 0.3:  # per-tensor requantization
+        m, s = real_scales(rng, 1)
+        mult_a, shift_a = np.repeat(m, o), np.repeat(s, o)
+    else:
+        m, s = real_scales(rng, o, 1e-5, 0.05 if not big else 1e-3)
+        mult_a, shift_a = m, s
+    act_min, act_max = act_range(rng)
+    want = golden("qconv2d", [x, wt, bias], strides=strides, dilations=dilations, pads=pads,
+                  group=groups, x_zp=x_zp, out_zp=out_zp, multiplier=tuple(int(v) for v in m),
+                  shift=tuple(int(v) for v in s), act_min=act_min, act_max=act_max)
+    # lower-c's folding: bias' = bias - x_zp * sum(w) (int32 wrap), padding taps read x_zp
+    folded = wrap32(bias.astype(np.int64) - x_zp * wt.astype(np.int64).reshape(o, -1).sum(1))
+    params = ck.ConvS8Params(ck.window(x.shape, want.shape, (kh, kw), strides, dilations, pads),
+                             groups, x_zp, out_zp, act_min, act_max)
+    got = np.zeros_like(want)
+    mult_a = np.ascontiguousarray(mult_a, np.int32)
+    shift_a = np.ascontiguousarray(shift_a, np.int32)
+    if kind == "depthwise":
+        w_c = np.ascontiguousarray(wt[..., 0].transpose(1, 2, 0))  # [kh][kw][out_c]
+        k.edgeir_depthwise_conv_s8(params, ck.ptr(x), ck.ptr(w_c), ck.ptr(folded),
+                                   ck.ptr(mult_a), ck.ptr(shift_a), ck.ptr(got))
+    else:
+        k.edgeir_conv_s8(params, ck.ptr(x), ck.ptr(wt), ck.ptr(folded), ck.ptr(mult_a),
+                         ck.ptr(shift_a), ck.ptr(got))
+    assert_same(got, want, f"{kind} conv x{x.shape} w{wt.shape} s{strides} d{dilations} "
+                f"p{pads} g{groups} zp{x_zp},{out_zp}")
+
+
+@pytest.mark.parametrize("kind", ["dense", "grouped", "depthwise"])
+def test_conv(k, kind):
+    rng = np.random.default_rng({"dense": 1, "grouped": 2, "depthwise": 3}[kind])
+    for _ in range(150):
+        _conv_case(k, rng, kind)
+
+
+def test_conv_zp_folded_golden_and_null_bias(k):
+    """The golden model's zp_folded mode agrees; a NULL bias with x_zp = 0 is a zero bias."""
+    rng = np.random.default_rng(4)
+    x, wt = i8(rng, (1, 6, 7, 5)), i8(rng, (4, 3, 3, 5))
+    m, s = real_scales(rng, 4, 1e-4, 0.02)
+    attrs = dict(pads=(1, 2, 1, 0), multiplier=tuple(int(v) for v in m),
+                 shift=tuple(int(v) for v in s))
+    want = golden("qconv2d", [x, wt], **attrs)
+    params = ck.ConvS8Params(ck.window(x.shape, want.shape, (3, 3), pads=(1, 2, 1, 0)), 1, 0, 0,
+                             -128, 127)
+    got = np.zeros_like(want)
+    k.edgeir_conv_s8(params, ck.ptr(x), ck.ptr(wt), None, ck.ptr(m), ck.ptr(s), ck.ptr(got))
+    assert_same(got, want, "conv, NULL bias")
+
+    bias = wrap32(rng.integers(-1000, 1000, 4) - 77 * wt.astype(np.int64).reshape(4, -1).sum(1))
+    want = golden("qconv2d", [x, wt, bias], x_zp=77, zp_folded=True, **attrs)
+    params.in_zp = 77
+    k.edgeir_conv_s8(params, ck.ptr(x), ck.ptr(wt), ck.ptr(bias), ck.ptr(m), ck.ptr(s),
+                     ck.ptr(got))
+    assert_same(got, want, "conv, zp_folded golden")
+
+
+# ---- fully connected ----------------------------------------------------------------------------
+
+
+def test_fully_connected(k):
+    rng = np.random.default_rng(5)
+    for _ in range(150):
+        n, kk, o = int(rng.integers(1, 4)), int(rng.integers(1, 300)), int(rng.integers(1, 40))
+        x, wt = i8(rng, (n, kk)), i8(rng, (o, kk))
+        bias = rng.integers(-(2**20), 2**20, size=o).astype(np.int32)
+        x_zp, out_zp = zero_point(rng), zero_point(rng)
+        m, s = real_scales(rng, 1 if rng.random() < 0.3 else o, 1e-5, 0.05)
+        act_min, act_max = act_range(rng)
+        with_bias = rng.random() < 0.9 or x_zp != 0
+        want = golden("qfully_connected", [x, wt, bias] if with_bias else [x, wt], x_zp=x_zp,
+                      out_zp=out_zp, multiplier=tuple(int(v) for v in m),
+                      shift=tuple(int(v) for v in s), act_min=act_min, act_max=act_max)
+        folded = wrap32(bias.astype(np.int64) - x_zp * wt.astype(np.int64).sum(1))
+        mult_a = np.ascontiguousarray(np.broadcast_to(m, (o,)), np.int32)
+        shift_a = np.ascontiguousarray(np.broadcast_to(s, (o,)), np.int32)
+        got = np.zeros_like(want)
+        params = ck.FcS8Params(n, kk, o, out_zp, act_min, act_max)
+        k.edgeir_fc_s8(params, ck.ptr(x), ck.ptr(wt), ck.ptr(folded) if with_bias else None,
+                       ck.ptr(mult_a), ck.ptr(shift_a), ck.ptr(got))
+        assert_same(got, want, f"fc {x.shape} x {wt.shape}")
+
+
+# ---- add / mul ----------------------------------------------------------------------------------
+
+
+def _broadcast_shapes(rng: np.random.Generator):
+    rank = int(rng.integers(1, 5))
+    out = [int(v) for v in rng.integers(1, 6, size=rank)]
+
+    def operand() -> tuple[int, ...]:
+        shape = [d if rng.random() < 0.6 else 1 for d in out]
+        drop = int(rng.integers(0, rank + 1)) if rng.random() < 0.3 else 0
+        return tuple(shape[drop:])
+
+    a, b = operand(), operand()
+    return tuple(np.broadcast_shapes(a, b)), a, b
+
+
+def test_add(k):
+    rng = np.random.default_rng(6)
+    done = 0
+    while done < 300:
+        out_shape, a_shape, b_shape = _broadcast_shapes(rng)
+        a_scale, b_scale = np.exp(rng.uniform(np.log(1e-3), np.log(1.0), size=2))
+        out_scale = max(a_scale, b_scale) * float(np.exp(rng.uniform(np.log(0.3), np.log(4))))
+        p = ops.qnn.add_params(a_scale, b_scale, out_scale)
+        if p["out_shift"] > 0:
+            continue
+        a, b = i8(rng, a_shape), i8(rng, b_shape)
+        zps = dict(a_zp=zero_point(rng), b_zp=zero_point(rng), out_zp=zero_point(rng))
+        act_min, act_max = act_range(rng)
+        want = golden("qadd", [a, b], **zps, **p, act_min=act_min, act_max=act_max)
+        params = ck.AddS8Params(ck.bcast4(out_shape, a_shape, b_shape), zps["a_zp"],
+                                zps["b_zp"], zps["out_zp"], p["left_shift"], p["a_multiplier"],
+                                p["a_shift"], p["b_multiplier"], p["b_shift"],
+                                p["out_multiplier"], p["out_shift"], act_min, act_max)
+        got = np.zeros(out_shape, np.int8)
+        k.edgeir_add_s8(params, ck.ptr(a), ck.ptr(b), ck.ptr(got))
+        assert_same(got, want.reshape(out_shape), f"add {a_shape} + {b_shape}")
+        done += 1
+
+
+def test_mul(k):
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        out_shape, a_shape, b_shape = _broadcast_shapes(rng)
+        a, b = i8(rng, a_shape), i8(rng, b_shape)
+        m, s = real_scales(rng, 1, 1e-6, 0.5 if rng.random() < 0.8 else 8.0)
+        zps = dict(a_zp=zero_point(rng), b_zp=zero_point(rng), out_zp=zero_point(rng))
+        act_min, act_max = act_range(rng)
+        want = golden("qmul", [a, b], **zps, multiplier=(int(m[0]),), shift=(int(s[0]),),
+                      act_min=act_min, act_max=act_max)
+        params = ck.MulS8Params(ck.bcast4(out_shape, a_shape, b_shape), zps["a_zp"],
+                                zps["b_zp"], zps["out_zp"], int(m[0]), int(s[0]), act_min,
+                                act_max)
+        got = np.zeros(out_shape, np.int8)
+        k.edgeir_mul_s8(params, ck.ptr(a), ck.ptr(b), ck.ptr(got))
+        assert_same(got, want.reshape(out_shape), f"mul {a_shape} * {b_shape}")
+
+
+# ---- pooling and mean ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["avg", "max"])
+def test_pool(k, kind):
+    rng = np.random.default_rng(8 if kind == "avg" else 9)
+    for case in range(250):
+        kh, kw = (int(v) for v in rng.integers(1, 5, size=2))
+        strides = tuple(int(v) for v in rng.integers(1, 4, size=2))
+        dil = (1, 1) if case % 5 else (2, 2)
+        pads = (int(rng.integers(0, kh)), int(rng.integers(0, kw)), int(rng.integers(0, kh)),
+                int(rng.integers(0, kw)))
+        h = int(rng.integers(max(1, (kh - 1) * dil[0] + 1 - pads[0] - pads[2]), 12))
+        w = int(rng.integers(max(1, (kw - 1) * dil[1] + 1 - pads[1] - pads[3]), 12))
+        c = int(rng.integers(1, 12)) if rng.random() < 0.8 else int(rng.integers(30, 80))
+        x = i8(rng, (int(rng.integers(1, 3)), h, w, c))
+        act_min, act_max = act_range(rng)
+        with np.errstate(divide="ignore", invalid="ignore"):  # all-padding windows
+            want = golden(f"q{kind}_pool", [x], kernel=(kh, kw), strides=strides,
+                          dilations=dil, pads=pads, act_min=act_min, act_max=act_max)
+        params = ck.PoolS8Params(ck.window(x.shape, want.shape, (kh, kw), strides, dil, pads),
+                                 act_min, act_max)
+        got = np.zeros_like(want)
+        getattr(k, f"edgeir_{kind}_pool_s8")(params, ck.ptr(x), ck.ptr(got))
+        assert_same(got, want, f"{kind} pool x{x.shape} k{(kh, kw)} s{strides} d{dil} p{pads}")
+
+
+def test_mean(k):
+    rng = np.random.default_rng(10)
+    for _ in range(150):
+        n, h, w = int(rng.integers(1, 3)), int(rng.integers(1, 14)), int(rng.integers(1, 14))
+        c = int(rng.integers(1, 80))
+        x = i8(rng, (n, h, w, c))
+        x_zp, out_zp = zero_point(rng), zero_point(rng)
+        m, s = real_scales(rng, 1, 0.05, 20.0)
+        want = golden("qmean", [x], x_zp=x_zp, out_zp=out_zp, multiplier=(int(m[0]),),
+                      shift=(int(s[0]),))
+        params = ck.MeanS8Params(n, h, w, c, x_zp, out_zp, int(m[0]), int(s[0]))
+        got = np.zeros_like(want)
+        k.edgeir_mean_s8(params, ck.ptr(x), ck.ptr(got))
+        assert_same(got, want, f"mean {x.shape} zp {x_zp},{out_zp}")
+
+
+# ---- softmax and the fixed-point activations ----------------------------------------------------
+
+SOFTMAX_SCALES = (1e-3, 0.01, 1 / 16, 0.1, 0.25, 0.5, 1.0, 4.0, 64.0)
+
+
+def _softmax(k, x: np.ndarray, p: dict) -> np.ndarray:
+    rows, depth = x.shape
+    params = ck.SoftmaxS8Params(rows, depth, p["input_multiplier"], p["input_left_shift"],
+                                p["diff_min"])
+    got = np.zeros_like(x)
+    k.edgeir_softmax_s8(params, ck.ptr(x), ck.ptr(got))
+    return got
+
+
+def test_softmax(k):
+    rng = np.random.default_rng(11)
+    for case in range(200):
+        scale = SOFTMAX_SCALES[case % len(SOFTMAX_SCALES)] * float(rng.uniform(0.8, 1.25))
+        p = arith.softmax_int8_params(scale)
+        depth = int(rng.choice([1, 2, 3, 10, 16, 100, 256, 300]))
+        x = i8(rng, (int(rng.integers(1, 6)), depth))
+        if case % 7 == 0:  # near-constant rows
+            x = np.clip(x // 16 + 100, -128, 127).astype(np.int8)
+        want = golden("qsoftmax", [x], **{n: p[n] for n in ops.qnn.SOFTMAX_ATTRS})
+        assert_same(_softmax(k, x, p), want, f"softmax {x.shape} scale {scale}")
+
+
+def test_softmax_reciprocal_exponent_out_of_range(k):
+    """Rows with a Q12.19 sum of exps >= 512: TFLM's RoundingDivideByPOT exponent exceeds 31
+    (the golden model raises); the kernel returns the exact rounding division, 0 -> -128."""
+    p = arith.softmax_int8_params(0.1)
+    x = np.full((2, 1000), 5, np.int8)
+    x[1, :] = 127
+    with pytest.raises(ValueError):
+        golden("qsoftmax", [x], **{n: p[n] for n in ops.qnn.SOFTMAX_ATTRS})
+    assert np.all(_softmax(k, x, p) == -128)
+    # 511 values at the max stay in range and match
+    x = np.full((1, 511), 3, np.int8)
+    want = golden("qsoftmax", [x], **{n: p[n] for n in ops.qnn.SOFTMAX_ATTRS})
+    assert_same(_softmax(k, x, p), want, "softmax 511 equal values")
+
+
+ACT_SCALES = (1e-9, 1e-5, 1 / 256, 0.01, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0, 3.0, 10.0)
+ALL_I8 = np.arange(-128, 128, dtype=np.int64).astype(np.int8)
+
+
+@pytest.mark.parametrize("kind", ["logistic", "tanh"])
+def test_logistic_tanh_all_inputs(k, kind):
+    make = arith.logistic_int8_params if kind == "logistic" else arith.tanh_int8_params
+    fn = getattr(k, f"edgeir_{kind}_s8")
+    rng = np.random.default_rng(12)
+    for scale in ACT_SCALES:
+        for zp in (-128, -37, 0, 5, 127):
+            p = make(scale, zp)
+            want = golden(f"q{kind}", [ALL_I8], **{n: p[n] for n in ops.qnn.ACT_ATTRS})
+            # the radius exceeds int32 for tiny scales (negative left shift); any radius
+            # >= 256 means "never saturate", so the C parameter saturates it
+            radius = min(p["input_range_radius"], 2**31 - 1)
+            params = ck.SigmoidS8Params(256, zp, p["input_multiplier"], p["input_left_shift"],
+                                        radius)
+            got = np.zeros_like(ALL_I8)
+            fn(params, ck.ptr(ALL_I8), ck.ptr(got))
+            assert_same(got, want, f"{kind} scale {scale} zp {zp}")
+            # more elements than the LUT threshold: the table path
+            x = i8(rng, (1000,))
+            params.size = x.size
+            got = np.zeros_like(x)
+            fn(params, ck.ptr(x), ck.ptr(got))
+            assert_same(got, want[x.astype(np.int64) + 128], f"{kind} (LUT) scale {scale}")
+
+
+HARD_SWISH_CASES = [  # (in_scale, in_zp, out_scale, out_zp)
+    (0.02, 0, 0.02, 0), (0.05, -128, 0.03, -100), (0.1, 20, 0.05, -128), (0.5, 127, 0.3, 0),
+    (1.0, -5, 0.5, 3), (3.0, 0, 2.0, -20), (8.0, 10, 4.0, 0), (0.004, 0, 0.002, -60),
+    (0.001, -128, 0.0005, 127), (1e-5, 3, 1e-5, 0), (1e-7, 0, 1e-6, 0), (0.02, 0, 10.0, 0),
+    (0.2, -128, 0.0016, 0), (30.0, 0, 0.25, 0), (0.0123, 77, 0.0456, -77),
+]
+
+
+def test_hard_swish_all_inputs(k):
+    rng = np.random.default_rng(13)
+    cases = list(HARD_SWISH_CASES)
+    for _ in range(40):
+        in_scale = float(np.exp(rng.uniform(np.log(1e-4), np.log(10))))
+        out_scale = in_scale * float(np.exp(rng.uniform(np.log(0.05), np.log(20))))
+        cases.append((in_scale, zero_point(rng), out_scale, zero_point(rng)))
+    checked = 0
+    for in_scale, in_zp, out_scale, out_zp in cases:
+        try:
+            p = arith.hard_swish_int8_params(in_scale, in_zp, out_scale, out_zp)
+        except ValueError:
+            continue
+        want = golden("qhard_swish", [ALL_I8], **{n: p[n] for n in ops.qnn.HARD_SWISH_ATTRS})
+        params = ck.HardSwishS8Params(
+            256, in_zp, out_zp, p["output_multiplier_fixedpoint_int16"],
+            p["output_multiplier_exponent"], p["reluish_multiplier_fixedpoint_int16"],
+            p["reluish_multiplier_exponent"])
+        got = np.zeros_like(ALL_I8)
+        k.edgeir_hard_swish_s8(params, ck.ptr(ALL_I8), ck.ptr(got))
+        assert_same(got, want, f"hard swish {in_scale, in_zp, out_scale, out_zp}: {p}")
+        x = i8(rng, (700,))
+        params.size = x.size
+        got = np.zeros_like(x)
+        k.edgeir_hard_swish_s8(params, ck.ptr(x), ck.ptr(got))
+        assert_same(got, want[x.astype(np.int64) + 128], "hard swish (LUT)")
+        checked += 1
+    assert checked >= 40
+
+
+# ---- quantize / dequantize / requantize ---------------------------------------------------------
+
+
+def _quantize(k, x: np.ndarray, scale: float, zp: int, half_even: bool) -> np.ndarray:
+    got = np.zeros(x.shape, np.int8)
+    params = ck.QuantizeParams(x.size, scale, zp, int(half_even))
+    k.edgeir_quantize_f32_s8(params, ck.ptr(x), ck.ptr(got))
+    return got
+
+
+def test_quantize(k):
+    rng = np.random.default_rng(14)
+    scales = [0.5, 0.25, 1 / 128, 1.0, 3.0] + [float(np.float32(v)) for v in
+                                               np.exp(rng.uniform(np.log(1e-4), 2, 20))]
+    for scale in scales:
+        s32 = np.float32(scale)
+        # finite quotients within +-300 (saturating but in range), and exact ties
+        x = (rng.uniform(-300, 300, 2000) * s32).astype(np.float32)
+        ties = ((np.arange(-200, 200) + np.float32(0.5)) * s32).astype(np.float32)
+        x = np.concatenate([x, ties, np.float32([0.0, -0.0, 1e-30, -1e-30])])
+        for zp in (-128, -3, 0, 9, 127):
+            for half_even in (False, True):
+                want = golden("quantize", [x], scale=float(s32), zero_point=zp,
+                              round_half_even=half_even)
+                assert_same(_quantize(k, x, float(s32), zp, half_even), want,
+                            f"quantize scale {scale} zp {zp} half_even {half_even}")
+
+
+def test_quantize_saturation(k):
+    """Non-finite and huge quotients saturate (NaN gives the zero point); the golden model
+    follows x86 TFLM there (INT32_MIN) and is not compared."""
+    x = np.float32([np.inf, -np.inf, np.nan, 3e38, -3e38, 1e20, -1e20, 2.2e9, -2.2e9])
+    for half_even in (False, True):
+        for zp in (-128, -5, 0, 7, 127):
+            got = _quantize(k, x, 0.5, zp, half_even)
+            assert got.tolist() == [127, -128, zp, 127, -128, 127, -128, 127, -128]
+        assert _quantize(k, np.float32([1.0, -1.0]), 1e-38, 0, half_even).tolist() == [127, -128]
+
+
+def test_dequantize(k):
+    rng = np.random.default_rng(15)
+    scales = [1.0, 0.1, 1 / 256, 1e-38, 3e38, 1e-45] + list(np.exp(rng.uniform(-20, 5, 20)))
+    for scale in scales:
+        s32 = float(np.float32(scale))
+        for zp in (-128, -1, 0, 31, 127):
+            with np.errstate(over="ignore"):  # 3e38 * 255 overflows to inf, as in C
+                want = golden("dequantize", [ALL_I8], scale=s32, zero_point=zp)
+            got = np.zeros(256, np.float32)
+            k.edgeir_dequantize_s8_f32(ck.DequantizeParams(256, s32, zp), ck.ptr(ALL_I8),
+                                       ck.ptr(got))
+            assert_same(got.view(np.uint32), want.view(np.uint32), f"dequantize {s32} {zp}")
+
+
+@pytest.mark.parametrize("in_u,out_u", [(0, 0), (0, 1), (1, 0), (1, 1)])
+def test_requantize(k, in_u, out_u):
+    rng = np.random.default_rng(16 + 2 * in_u + out_u)
+    x = np.arange(256, dtype=np.int64).astype(np.uint8) if in_u else ALL_I8.copy()
+    for case in range(60):
+        if case == 0:  # equal scales: an exact zero-point shift
+            m, s = arith.quantize_multiplier_array([1.0])
+        else:
+            m, s = real_scales(rng, 1, 0.01, 100.0)
+        in_zp = int(rng.integers(0, 256)) if in_u else zero_point(rng)
+        out_zp = int(rng.integers(0, 256)) if out_u else zero_point(rng)
+        if case % 10 == 1:
+            in_zp, out_zp = (255 if in_u else 127), (0 if out_u else -128)
+        to = "ui8" if out_u else "i8"
+        want = golden("requantize", [x], x_zp=in_zp, out_zp=out_zp, multiplier=(int(m[0]),),
+                      shift=(int(s[0]),), to=to)
+        params = ck.RequantizeParams(256, in_zp, out_zp, int(m[0]), int(s[0]), in_u, out_u)
+        got = np.zeros(256, np.uint8 if out_u else np.int8)
+        k.edgeir_requantize_8(params, ck.ptr(x), ck.ptr(got))
+        assert_same(got, want, f"requantize {in_u}->{out_u} zp {in_zp}->{out_zp}")
+        buf = x.copy()  # in place
+        k.edgeir_requantize_8(params, ck.ptr(buf), ck.ptr(buf))
+        assert_same(buf.view(got.dtype), want, "requantize in place")
+
+
+# ---- the C side: struct layouts, warnings, sanitizers -------------------------------------------
+
+
+def _c_layout_program(structs: dict[str, type[ctypes.Structure]]) -> str:
+    lines = ["#include <stddef.h>", "#include <stdio.h>", '#include "edgeir_kernels.h"',
+             "int main(void) {"]
+    for c_name, cls in structs.items():
+        lines.append(f'  printf("{c_name} %zu\\n", sizeof({c_name}));')
+        for field, _ in cls._fields_:
+            lines.append(f'  printf("{c_name}.{field} %zu\\n", offsetof({c_name}, {field}));')
+    lines += ["  return 0;", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def test_struct_layouts_match_header(tmp_path):
+    structs = {
+        "edgeir_bcast4": ck.Bcast4, "edgeir_window": ck.Window,
+        "edgeir_conv_s8_params": ck.ConvS8Params, "edgeir_fc_s8_params": ck.FcS8Params,
+        "edgeir_add_s8_params": ck.AddS8Params, "edgeir_mul_s8_params": ck.MulS8Params,
+        "edgeir_pool_s8_params": ck.PoolS8Params, "edgeir_mean_s8_params": ck.MeanS8Params,
+        "edgeir_softmax_s8_params": ck.SoftmaxS8Params,
+        "edgeir_sigmoid_s8_params": ck.SigmoidS8Params,
+        "edgeir_hard_swish_s8_params": ck.HardSwishS8Params,
+        "edgeir_quantize_params": ck.QuantizeParams,
+        "edgeir_dequantize_params": ck.DequantizeParams,
+        "edgeir_requantize_params": ck.RequantizeParams,
+    }
+    src = tmp_path / "layout.c"
+    src.write_text(_c_layout_program(structs))
+    exe = ck.compile_program([src], tmp_path / "layout")
+    got = dict(line.rsplit(" ", 1) for line in
+               subprocess.run([str(exe)], capture_output=True, text=True, check=True)
+               .stdout.splitlines())
+    for c_name, cls in structs.items():
+        assert int(got[c_name]) == ctypes.sizeof(cls), c_name
+        for field, _ in cls._fields_:
+            assert int(got[f"{c_name}.{field}"]) == getattr(cls, field).offset, (c_name, field)
+
+
+def test_strict_warnings_and_no_libc_dependencies(tmp_path):
+    """-Wconversion/-Wshadow/-pedantic clean; the object needs nothing from libc but
+    roundf/rintf (and what the compiler itself may emit: memset/memcpy)."""
+    obj = tmp_path / "s8.o"
+    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-Wshadow",
+                    "-Wconversion", "-Wsign-conversion", "-Wvla", "-pedantic",
+                    "-Wdouble-promotion", "-Wmissing-prototypes", f"-I{ck.RUNTIME}", "-c",
+                    str(S8_SOURCE), "-o", str(obj)], check=True, capture_output=True)
+    nm = subprocess.run(["nm", "-u", str(obj)], capture_output=True, text=True, check=True)
+    undefined = {line.split()[-1] for line in nm.stdout.splitlines() if line.strip()}
+    assert undefined <= {"roundf", "rintf", "memset", "memcpy"}, undefined
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="no arm-none-eabi-gcc")
+def test_builds_for_cortex_m(tmp_path):
+    for cpu in (["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+                ["-mcpu=cortex-m0plus"]):
+        subprocess.run(["arm-none-eabi-gcc", *cpu, "-mthumb", "-std=c99", "-O2", "-Wall",
+                        "-Wextra", "-Werror", "-Wconversion", f"-I{ck.RUNTIME}", "-c",
+                        str(S8_SOURCE), "-o", str(tmp_path / "s8.o")], check=True,
+                       capture_output=True)
+
+
+def test_sanitizers_edge_cases(tmp_path):
+    exe = tmp_path / "s8_edge_cases"
+    try:
+        ck.compile_program([EDGE_CASES, S8_SOURCE], exe, [
+            "-O1", "-g", "-fno-omit-frame-pointer",
+            "-fsanitize=address,undefined,float-cast-overflow", "-fno-sanitize-recover=all"])
+    except RuntimeError as err:
+        if "asan" in str(err).lower() or "ubsan" in str(err).lower():
+            pytest.skip(f"sanitizer runtime unavailable: {err}")
+        raise
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0", UBSAN_OPTIONS="print_stacktrace=1")
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0 and "runtime error" not in proc.stderr, proc.stderr + proc.stdout
