@@ -259,9 +259,10 @@ def _softmax_s8(m: Module, node: Node, a: Attrs) -> str:
 @emitter("edgeir_logistic_s8", "edgeir_tanh_s8")
 def _sigmoid_s8(m: Module, node: Node, a: Attrs) -> str:
     x = node.operands[0]
+    # Any radius of 256 or more behaves the same on int8 inputs; keep it in int32.
     params = m.param("edgeir_sigmoid_s8_params", _ints([
         x.type.numel, a.input_zero_point, a.input_multiplier, a.input_left_shift,
-        a.input_range_radius]))
+        min(a.input_range_radius, 2**31 - 1)]))
     return f"{a.impl}(&{params}, {m.ptr(x)}, {m.out(node)});"
 
 

@@ -269,6 +269,9 @@ def _check_qadd(attrs: Attrs, ins: Sequence[TensorType], outs: Sequence[TensorTy
     check_zp(attrs, "b_zp", bq)
     check_zp(attrs, "out_zp", oq)
     expected = add_params(aq.scale, bq.scale, oq.scale, attrs.left_shift)
+    if expected["out_shift"] > 0:
+        raise InferError("the output scale is too small for the int8 add kernel (its "
+                         "multiplier would need a left shift)")
     for key, value in expected.items():
         if getattr(attrs, key) != value:
             raise InferError(f"{key} = {getattr(attrs, key)} does not match the scales "

@@ -187,7 +187,8 @@ typedef struct {
 } edgeir_quantize_params;
 
 /* float32 -> int8: clamp(round(x / scale) + zero_point, -128, 127). The quotient is a
- * float32 division. Non-finite quotients saturate (documented difference from x86 TFLM). */
+ * float32 division. +-inf and out-of-range quotients saturate; NaN gives the zero point
+ * (ARM's saturating conversion; x86 TFLM gives -128 or 127 there). */
 void edgeir_quantize_f32_s8(const edgeir_quantize_params *p, const float *in, int8_t *out);
 
 typedef struct {
