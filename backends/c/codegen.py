@@ -197,12 +197,13 @@ def _f32_wrapper(m: Module, single: bool) -> list[str]:
     lines += ["", f"int {n}_run_f32({_run_signature(m, True)}) {{", "  int status;"]
     if single:
         lines.append("  if (input == NULL || output == NULL) return 2;")
-        lines.append(f"  edgeir_quantize_f32_s8(&{n}_in0_q, input, (int8_t *){n}_input(0));")
+        lines.append(f"  edgeir_quantize_f32_s8_half_away(&{n}_in0_q, input, "
+                     f"(int8_t *){n}_input(0));")
     else:
         for i in range(len(g.inputs)):
             lines.append(f"  if (inputs[{i}] == NULL) return 2;")
-            lines.append(f"  edgeir_quantize_f32_s8(&{n}_in{i}_q, (const float *)inputs[{i}], "
-                         f"(int8_t *){n}_input({i}));")
+            lines.append(f"  edgeir_quantize_f32_s8_half_away(&{n}_in{i}_q, "
+                         f"(const float *)inputs[{i}], (int8_t *){n}_input({i}));")
     lines.append(f"  status = {n}_invoke();")
     lines.append("  if (status != 0) return status;")
     if single:

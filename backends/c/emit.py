@@ -22,10 +22,10 @@ from compiler.ops.shape import _nearest_index, slice_indices
 
 C_TYPES = {"f32": "float", "i8": "int8_t", "ui8": "uint8_t", "i32": "int32_t",
            "i64": "int64_t"}
-# Which runtime source files a kernel lives in.
-KERNEL_FILES = {"_s8": "edgeir_s8.c", "_8": "edgeir_s8.c", "_f32": "edgeir_f32.c"}
 DATA_KERNELS = ("edgeir_strided_copy", "edgeir_concat_piece_copy", "edgeir_split_piece_copy",
                 "edgeir_pad", "edgeir_gather_axes")
+# Kernels of edgeir_s8.c whose names do not end in _s8.
+S8_KERNELS = ("edgeir_dequantize_s8_f32", "edgeir_requantize_8")
 
 
 def c_float(x: float) -> str:
@@ -41,11 +41,13 @@ def c_float(x: float) -> str:
 
 
 def kernel_file(impl: str) -> str:
+    """The runtime source file that defines kernel ``impl``."""
     if impl in DATA_KERNELS:
         return "edgeir_data.c"
-    for suffix, name in KERNEL_FILES.items():
-        if impl.endswith(suffix):
-            return name
+    if impl in S8_KERNELS or impl.endswith("_s8"):
+        return "edgeir_s8.c"
+    if impl.endswith("_f32"):
+        return "edgeir_f32.c"
     raise KeyError(impl)
 
 
@@ -281,7 +283,8 @@ def _quantize(m: Module, node: Node, a: Attrs) -> str:
     x = node.operands[0]
     params = m.param("edgeir_quantize_params", f"{x.type.numel}, {c_float(a.scale)}, "
                      f"{a.zero_point}, {int(a.round_half_even)}")
-    return f"edgeir_quantize_f32_s8(&{params}, {m.ptr(x)}, {m.out(node)});"
+    fn = "edgeir_quantize_f32_s8_half_" + ("even" if a.round_half_even else "away")
+    return f"{fn}(&{params}, {m.ptr(x)}, {m.out(node)});"
 
 
 @emitter("edgeir_dequantize_s8_f32")

@@ -190,6 +190,11 @@ typedef struct {
  * float32 division. +-inf and out-of-range quotients saturate; NaN gives the zero point
  * (ARM's saturating conversion; x86 TFLM gives -128 or 127 there). */
 void edgeir_quantize_f32_s8(const edgeir_quantize_params *p, const float *in, int8_t *out);
+/* The same with the rounding fixed (round_half_even ignored): what generated code calls. */
+void edgeir_quantize_f32_s8_half_away(const edgeir_quantize_params *p, const float *in,
+                                      int8_t *out);
+void edgeir_quantize_f32_s8_half_even(const edgeir_quantize_params *p, const float *in,
+                                      int8_t *out);
 
 typedef struct {
   int32_t size;

@@ -793,16 +793,30 @@ static inline int8_t saturate_q(float r, int32_t zp) {
   return (int8_t)edgeir_clamp_i32(v, -128, 127);
 }
 
-void edgeir_quantize_f32_s8(const edgeir_quantize_params *p, const float *in, int8_t *out) {
+/* x / scale is a float32 division (never a multiplication by 1/scale, which rounds
+ * differently); roundf = half away from zero (TFLM), rintf = half to even (ONNX). The two
+ * roundings are separate functions so that a model links only the one it uses. */
+void edgeir_quantize_f32_s8_half_away(const edgeir_quantize_params *p, const float *in,
+                                      int8_t *out) {
   const float scale = p->scale;
   const int32_t zp = p->zero_point;
   int32_t i;
-  /* x / scale is a float32 division (never a multiplication by 1/scale, which rounds
-   * differently); roundf = half away from zero (TFLM), rintf = half to even (ONNX). */
+  for (i = 0; i < p->size; ++i) out[i] = saturate_q(roundf(in[i] / scale), zp);
+}
+
+void edgeir_quantize_f32_s8_half_even(const edgeir_quantize_params *p, const float *in,
+                                      int8_t *out) {
+  const float scale = p->scale;
+  const int32_t zp = p->zero_point;
+  int32_t i;
+  for (i = 0; i < p->size; ++i) out[i] = saturate_q(rintf(in[i] / scale), zp);
+}
+
+void edgeir_quantize_f32_s8(const edgeir_quantize_params *p, const float *in, int8_t *out) {
   if (p->round_half_even) {
-    for (i = 0; i < p->size; ++i) out[i] = saturate_q(rintf(in[i] / scale), zp);
+    edgeir_quantize_f32_s8_half_even(p, in, out);
   } else {
-    for (i = 0; i < p->size; ++i) out[i] = saturate_q(roundf(in[i] / scale), zp);
+    edgeir_quantize_f32_s8_half_away(p, in, out);
   }
 }
 
