@@ -13,6 +13,7 @@ the median of R timed invokes (after warm-up) is reported, with the ratios.
 from __future__ import annotations
 
 import ctypes
+import os
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,8 @@ from backends.c.driver import compile_model
 from compiler.cli import load_model
 
 MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
-CFLAGS = ["-O2", "-march=native", "-std=c99", "-fPIC", "-shared"]
+CFLAGS = os.environ.get("EDGEIR_BENCH_CFLAGS", "-O2 -march=native").split() + [
+    "-std=c99", "-fPIC", "-shared"]
 
 
 def build_shared(outdir: Path, name: str) -> ctypes.CDLL:
