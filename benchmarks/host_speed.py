@@ -87,7 +87,7 @@ def main(repeats: int) -> None:
                 t_c += median_ns(invoke, repeats) / rounds
                 t_q += median_ns(invoke_q, repeats) / rounds
                 t_tflm += median_ns(interp.invoke, max(repeats // 10, 3)) / rounds
-                t_ort += median_ns(lambda: sess.run(None, feed), repeats) / rounds
+                t_ort += median_ns(lambda s=sess, f=feed: s.run(None, f), repeats) / rounds
             print(f"{m:8} {t_c / 1e3:10.1f}us {t_q / 1e3:9.1f}us {t_tflm / 1e3:11.1f}us "
                   f"{t_ort / 1e3:10.1f}us {t_tflm / t_c:7.1f}x {t_ort / t_q:6.2f}x")
 

@@ -25,7 +25,7 @@ C_TYPES = {"f32": "float", "i8": "int8_t", "ui8": "uint8_t", "i32": "int32_t",
 DATA_KERNELS = ("edgeir_strided_copy", "edgeir_concat_piece_copy", "edgeir_split_piece_copy",
                 "edgeir_pad", "edgeir_gather_axes")
 # Kernels of edgeir_s8.c whose names do not end in _s8.
-S8_KERNELS = ("edgeir_dequantize_s8_f32", "edgeir_requantize_8")
+S8_KERNELS = ("edgeir_dequantize_s8_f32", "edgeir_requantize_8", "edgeir_conv_s8_hwio")
 
 
 def c_float(x: float) -> str:
@@ -183,7 +183,7 @@ def per_channel(m: Module, values: Sequence[int], channels: int, stem: str) -> s
 # -- int8 -------------------------------------------------------------------------------------
 
 
-@emitter("edgeir_conv_s8", "edgeir_depthwise_conv_s8")
+@emitter("edgeir_conv_s8", "edgeir_depthwise_conv_s8", "edgeir_conv_s8_hwio")
 def _conv_s8(m: Module, node: Node, a: Attrs) -> str:
     x, w, b = node.operands
     y = node.result
@@ -192,6 +192,8 @@ def _conv_s8(m: Module, node: Node, a: Attrs) -> str:
                      f"{a.x_zp}, {a.out_zp}, {a.act_min}, {a.act_max}")
     if a.impl == "edgeir_depthwise_conv_s8":  # kernel layout [k_h][k_w][out_c]
         wname = m.const_array(w, np.transpose(w.data[..., 0], (1, 2, 0)))
+    elif a.impl == "edgeir_conv_s8_hwio":  # kernel layout [k_h][k_w][in_c][out_c]
+        wname = m.const_array(w, np.transpose(w.data, (1, 2, 3, 0)))
     else:
         wname = m.const_array(w)
     mult = per_channel(m, a.multiplier, oc, "mult")

@@ -89,7 +89,9 @@ class LowerC(Pass):
         if op == "qconv2d":
             self._fold_zero_point(graph, node, conv=True)
             stats["biases-folded"] += 1
-            return "edgeir_depthwise_conv_s8" if _is_depthwise(node) else "edgeir_conv_s8"
+            if _is_depthwise(node):
+                return "edgeir_depthwise_conv_s8"
+            return "edgeir_conv_s8_hwio" if node.attrs.get("group", 1) == 1 else "edgeir_conv_s8"
         if op == "qfully_connected":
             self._fold_zero_point(graph, node, conv=False)
             stats["biases-folded"] += 1

@@ -95,6 +95,12 @@ void edgeir_conv_s8(const edgeir_conv_s8_params *p, const int8_t *in, const int8
                     const int32_t *bias, const int32_t *mult, const int32_t *shift,
                     int8_t *out);
 
+/* The same for groups == 1 with weights [k_h][k_w][in_c][out_c] (HWIO): the inner loop
+ * runs over output channels, which vectorizes. What lower-c picks for dense convs. */
+void edgeir_conv_s8_hwio(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
+                         const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                         int8_t *out);
+
 /* Depthwise convolution (groups == in_c; out_c == in_c * depth multiplier).
  * w: [k_h][k_w][out_c] (output channel oc reads input channel oc / multiplier). */
 void edgeir_depthwise_conv_s8(const edgeir_conv_s8_params *p, const int8_t *in,

@@ -113,6 +113,69 @@ static inline void valid_taps(int32_t origin, int32_t dil, int32_t k_n, int32_t 
 
 /* ---- convolution -------------------------------------------------------------------------- */
 
+#define EDGEIR_OC_BLOCK 16
+
+/* acc[0..n) += x * w[0..n): the inner loop of the HWIO convolution, contiguous over
+ * output channels (compilers vectorize it). */
+static inline void axpy_s8(int32_t *acc, int32_t x, const int8_t *w, int32_t n) {
+  int32_t j;
+  for (j = 0; j < n; ++j) acc[j] += x * (int32_t)w[j];
+}
+
+void edgeir_conv_s8_hwio(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
+                         const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                         int8_t *out) {
+  const edgeir_window *wn = &p->win;
+  const int32_t in_h = wn->in_h, in_w = wn->in_w, in_c = wn->in_c;
+  const int32_t out_h = wn->out_h, out_w = wn->out_w, out_c = wn->out_c;
+  const int32_t k_h = wn->k_h, k_w = wn->k_w, d_h = wn->dil_h, d_w = wn->dil_w;
+  const int32_t in_row = in_w * in_c, in_img = in_h * in_row;
+  const int32_t tap = in_c * out_c; /* weights of one (ky, kx) tap */
+  const int32_t in_zp = p->in_zp, out_zp = p->out_zp;
+  const int32_t lo = p->act_min - out_zp, hi = p->act_max - out_zp;
+  int32_t b, oy, ox;
+  for (b = 0; b < wn->batch; ++b) {
+    const int8_t *in_b = in + b * in_img;
+    for (oy = 0; oy < out_h; ++oy) {
+      const int32_t iy0 = oy * wn->stride_h - wn->pad_top;
+      int32_t ky_lo, ky_hi;
+      valid_taps(iy0, d_h, k_h, in_h, &ky_lo, &ky_hi);
+      for (ox = 0; ox < out_w; ++ox) {
+        const int32_t ix0 = ox * wn->stride_w - wn->pad_left;
+        int8_t *o = out + ((b * out_h + oy) * out_w + ox) * out_c;
+        int32_t kx_lo, kx_hi, oc0;
+        valid_taps(ix0, d_w, k_w, in_w, &kx_lo, &kx_hi);
+        for (oc0 = 0; oc0 < out_c; oc0 += EDGEIR_OC_BLOCK) {
+          const int32_t n = out_c - oc0 < EDGEIR_OC_BLOCK ? out_c - oc0 : EDGEIR_OC_BLOCK;
+          int32_t acc[EDGEIR_OC_BLOCK];
+          int32_t j, ky, kx, ci;
+          for (j = 0; j < EDGEIR_OC_BLOCK; ++j) acc[j] = (bias && j < n) ? bias[oc0 + j] : 0;
+          for (ky = 0; ky < k_h; ++ky) {
+            const int row_ok = ky >= ky_lo && ky < ky_hi;
+            const int8_t *xr = in_b + (iy0 + ky * d_h) * in_row;
+            for (kx = 0; kx < k_w; ++kx) {
+              const int8_t *wt = w + (ky * k_w + kx) * tap + oc0;
+              if (row_ok && kx >= kx_lo && kx < kx_hi) {
+                const int8_t *xp = xr + (ix0 + kx * d_w) * in_c;
+                if (n == EDGEIR_OC_BLOCK) {
+                  for (ci = 0; ci < in_c; ++ci)
+                    axpy_s8(acc, xp[ci], wt + ci * out_c, EDGEIR_OC_BLOCK);
+                } else {
+                  for (ci = 0; ci < in_c; ++ci) axpy_s8(acc, xp[ci], wt + ci * out_c, n);
+                }
+              } else { /* padding taps read in_zp (the bias holds -in_zp * sum(w)) */
+                for (ci = 0; ci < in_c; ++ci) axpy_s8(acc, in_zp, wt + ci * out_c, n);
+              }
+            }
+          }
+          for (j = 0; j < n; ++j)
+            o[oc0 + j] = requant_s8(acc[j], mult[oc0 + j], shift[oc0 + j], out_zp, lo, hi);
+        }
+      }
+    }
+  }
+}
+
 void edgeir_conv_s8(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
                     const int32_t *bias, const int32_t *mult, const int32_t *shift,
                     int8_t *out) {
