@@ -4,17 +4,29 @@ Matches a graph ready for code generation (after lower-c): every value that is n
 constant needs bytes in the arena: the graph's inputs, every node result, the outputs.
 Rewrites nothing structurally; it annotates:
   * each node with ``offsets`` (the arena byte offset of each result);
-  * the graph with ``arena_size``, ``input_offsets`` and ``output_offsets``.
-Buffers live from the node that writes them to the last node that reads them (inputs from
-the start, outputs to the end); ``impl = "alias"`` nodes (reshape) share their input's
-bytes. Offsets come from the ``greedy-size`` algorithm: largest buffer first, each at the
-lowest aligned offset free for its whole lifetime. (The memory issue adds in-place
-kernels, other algorithms and the lower bound.)
+  * the graph with ``arena_size``, ``input_offsets``, ``output_offsets``, ``alignment``
+    and ``lower_bound``.
+
+1. Liveness: a buffer lives from the node that writes it to the last node that reads it
+   (graph inputs from the start, outputs to the end); ``impl = "alias"`` nodes (reshape)
+   share their input's bytes.
+2. In place and overlapping: where lower-c recorded an ``overlap`` rule (operand i, delta)
+   and that operand's buffer dies at the node, the result is tied to it at the fixed
+   relative offset ``delta`` (rounded down to the alignment: lower is safe too), so the
+   two share bytes (elementwise ops in place: delta 0; a convolution's output starting
+   below its input). Tied buffers form a group placed as one piece.
+3. Offsets: groups are placed by an algorithm chosen by name: ``greedy-size`` (largest
+   first), ``greedy-conflicts`` (most conflicting first), or ``exact``: branch and bound
+   over placement orders, each group at its lowest free offset, pruned by the best arena
+   so far and the lower bound, stopping at ``budget-ms``; it starts from the better greedy
+   plan, so it is never worse.
+The lower bound is the largest sum, over any one step, of the live bytes of each group.
 Preserves: the schedule and all semantics.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from compiler.diagnostics import EdgeirError
@@ -31,14 +43,38 @@ class Buffer:
     last: int
     values: list[Value] = field(default_factory=list)
     offset: int = -1
+    group: int = -1      # index of its group
+    rel: int = 0         # offset within the group
+
+
+@dataclass
+class Group:
+    members: list[Buffer]
+    offset: int = -1
+
+    @property
+    def size(self) -> int:
+        return max(b.rel + b.size for b in self.members)
+
+    @property
+    def first(self) -> int:
+        return min(b.first for b in self.members)
+
+    @property
+    def last(self) -> int:
+        return max(b.last for b in self.members)
 
 
 def align_up(n: int, alignment: int) -> int:
     return (n + alignment - 1) // alignment * alignment
 
 
-def buffers(graph: Graph) -> list[Buffer]:
-    """Buffers with their lifetimes over the schedule (positions of the nodes)."""
+def align_down(n: int, alignment: int) -> int:
+    return n // alignment * alignment
+
+
+def buffers(graph: Graph) -> tuple[list[Buffer], dict[int, Buffer]]:
+    """Buffers with their lifetimes over the schedule, and the buffer of each value id."""
     end = len(graph.nodes)
     of: dict[int, Buffer] = {}
     result: list[Buffer] = []
@@ -64,26 +100,146 @@ def buffers(graph: Graph) -> list[Buffer]:
     for value in graph.outputs:
         if id(value) in of:
             of[id(value)].last = end
-    return result
+    return result, of
 
 
-def greedy_by_size(bufs: list[Buffer], alignment: int) -> int:
-    """Place the largest buffer first at the lowest offset free during its lifetime."""
-    placed: list[Buffer] = []
-    for b in sorted(bufs, key=lambda b: (-b.size, b.first, b.last)):
-        busy = sorted((p.offset, p.offset + p.size) for p in placed
-                      if p.first <= b.last and b.first <= p.last)
-        offset = 0
-        for lo, hi in busy:
-            if offset + b.size <= lo:
-                break
-            offset = max(offset, align_up(hi, alignment))
-        b.offset = offset
-        placed.append(b)
-    return align_up(max((b.offset + b.size for b in bufs), default=0), alignment)
+def _live_together(a: Buffer, b: Buffer) -> bool:
+    return a.first <= b.last and b.first <= a.last
 
 
-ALGORITHMS = {"greedy-size": greedy_by_size}
+def _spatial(a_off: int, a: Buffer, b_off: int, b: Buffer) -> bool:
+    return a_off < b_off + b.size and b_off < a_off + a.size
+
+
+def tie_groups(graph: Graph, bufs: list[Buffer], of: dict[int, Buffer],
+               alignment: int) -> list[Group]:
+    """Groups of buffers at fixed relative offsets, from the nodes' overlap rules."""
+    groups = [Group([b]) for b in bufs]
+    for i, b in enumerate(bufs):
+        b.group, b.rel = i, 0
+    for position, node in enumerate(graph.nodes):
+        rule = node.attrs.get("overlap", ())
+        if not rule or len(node.results) != 1:
+            continue
+        out = of[id(node.result)]
+        if len(groups[out.group].members) != 1:
+            continue  # already tied (an alias of something tied)
+        for k in range(0, len(rule), 2):
+            index, delta = rule[k], rule[k + 1]
+            src = of.get(id(node.operands[index]))
+            if src is None or src.last != position or src is out:
+                continue  # the operand lives on (or is a constant): no sharing
+            if any(graph.is_output(v) for v in src.values):
+                continue
+            rel = src.rel + align_down(delta, alignment)
+            group = groups[src.group]
+            clash = any(m is not src and _live_together(m, out) and
+                        _spatial(m.rel, m, rel, out) for m in group.members)
+            if clash:
+                continue
+            groups[out.group] = Group([])
+            out.group, out.rel = src.group, rel
+            group.members.append(out)
+            break
+    live = [g for g in groups if g.members]
+    for g in live:  # normalize: the lowest member at relative offset 0
+        low = min(m.rel for m in g.members)
+        for m in g.members:
+            m.rel -= low
+    return live
+
+
+def lower_bound(groups: list[Group]) -> int:
+    """Max over steps of the sum, over groups, of the span of the group's live members."""
+    if not groups:
+        return 0
+    steps = sorted({t for g in groups for m in g.members for t in (m.first, m.last)})
+    best = 0
+    for t in steps:
+        total = 0
+        for g in groups:
+            live = [m for m in g.members if m.first <= t <= m.last]
+            if live:
+                total += max(m.rel + m.size for m in live) - min(m.rel for m in live)
+        best = max(best, total)
+    return best
+
+
+def _conflicts(g: Group, h: Group) -> bool:
+    return any(_live_together(a, b) for a in g.members for b in h.members)
+
+
+def _lowest_offset(g: Group, placed: list[Group], alignment: int) -> int:
+    """The lowest aligned offset where ``g`` overlaps no live member of a placed group."""
+    pairs = [(a, h, b) for h in placed for b in h.members for a in g.members
+             if _live_together(a, b)]
+    candidates = {0}
+    for a, h, b in pairs:
+        candidates.add(align_up(max(0, h.offset + b.rel + b.size - a.rel), alignment))
+    for off in sorted(candidates):
+        if all(not _spatial(off + a.rel, a, h.offset + b.rel, b) for a, h, b in pairs):
+            return off
+    raise AssertionError("unreachable: the top of everything is always free")
+
+
+def place(order: list[Group], alignment: int) -> int:
+    placed: list[Group] = []
+    for g in order:
+        g.offset = _lowest_offset(g, placed, alignment)
+        placed.append(g)
+    return align_up(max((g.offset + g.size for g in order), default=0), alignment)
+
+
+def greedy_by_size(groups: list[Group], alignment: int, budget_ms: int = 0) -> int:
+    return place(sorted(groups, key=lambda g: (-g.size, g.first, g.last)), alignment)
+
+
+def greedy_by_conflicts(groups: list[Group], alignment: int, budget_ms: int = 0) -> int:
+    degree = {id(g): sum(_conflicts(g, h) for h in groups if h is not g) for g in groups}
+    order = sorted(groups, key=lambda g: (-degree[id(g)], -g.size, g.first))
+    return place(order, alignment)
+
+
+def exact(groups: list[Group], alignment: int, budget_ms: int = 1000) -> int:
+    """Branch and bound over placement orders (each group at its lowest free offset),
+    starting from the better greedy plan; stops at the budget or the lower bound."""
+    best_size = greedy_by_size(groups, alignment)
+    best = {id(g): g.offset for g in groups}
+    size = greedy_by_conflicts(groups, alignment)
+    if size < best_size:
+        best_size, best = size, {id(g): g.offset for g in groups}
+    bound = align_up(lower_bound(groups), alignment)
+    deadline = time.perf_counter() + budget_ms / 1000.0
+    order = sorted(groups, key=lambda g: (-g.size, g.first))
+    placed: list[Group] = []
+
+    def search(remaining: list[Group], peak: int) -> bool:
+        nonlocal best_size, best
+        if time.perf_counter() > deadline or best_size <= bound:
+            return False
+        if not remaining:
+            top = align_up(peak, alignment)
+            if top < best_size:
+                best_size, best = top, {id(g): g.offset for g in placed}
+            return True
+        for i, g in enumerate(remaining):
+            g.offset = _lowest_offset(g, placed, alignment)
+            top = max(peak, g.offset + g.size)
+            if align_up(top, alignment) >= best_size:
+                continue
+            placed.append(g)
+            search(remaining[:i] + remaining[i + 1:], top)
+            placed.pop()
+        return True
+
+    search(order, 0)
+    for g in groups:
+        g.offset = best[id(g)]
+    return best_size
+
+
+ALGORITHMS = {"greedy-size": greedy_by_size, "greedy-conflicts": greedy_by_conflicts,
+              "exact": exact}
 
 
 @dataclass
@@ -92,6 +248,8 @@ class PlanMemory(Pass):
     summary = "assign static arena offsets to every activation buffer"
     algo: str = "greedy-size"
     alignment: int = 16
+    budget_ms: int = 2000
+    overlap: bool = True
 
     def run(self, graph: Graph) -> PassResult:
         if self.algo not in ALGORITHMS:
@@ -100,22 +258,41 @@ class PlanMemory(Pass):
         if self.alignment < 1 or self.alignment & (self.alignment - 1):
             raise EdgeirError(f"alignment {self.alignment} is not a power of two", "-p", None,
                               "usage")
-        bufs = buffers(graph)
-        size = ALGORITHMS[self.algo](bufs, self.alignment)
+        bufs, of = buffers(graph)
+        # Tied (overlapping) and untied plans: tying saves bytes per pair, but a chain of
+        # same-size layers drifts down by each pair's offset; keep whichever is smaller.
+        plans = []
+        for tie in ([True, False] if self.overlap else [False]):
+            if tie:
+                groups = tie_groups(graph, bufs, of, self.alignment)
+            else:
+                groups = [Group([b]) for b in bufs]
+                for b in bufs:
+                    b.rel = 0
+            size = ALGORITHMS[self.algo](groups, self.alignment, self.budget_ms)
+            plans.append((size, lower_bound(groups), {id(b): g.offset + b.rel
+                                                      for g in groups for b in g.members}))
+        size, bound, placed = min(plans, key=lambda p: p[0])
+        for b in bufs:
+            b.offset = placed[id(b)]
         offset_of = {id(v): b.offset for b in bufs for v in b.values}
         for node in graph.nodes:
             node.attrs["offsets"] = tuple(offset_of[id(v)] for v in node.results)
         graph.attrs["arena_size"] = size
         graph.attrs["alignment"] = self.alignment
+        graph.attrs["lower_bound"] = bound
         graph.attrs["input_offsets"] = tuple(offset_of[id(v)] for v in graph.inputs)
         graph.attrs["output_offsets"] = tuple(offset_of.get(id(v), -1) for v in graph.outputs)
-        total = sum(b.size for b in bufs)
-        return PassResult(True, {"arena-bytes": size, "buffers": len(bufs),
-                                 "sum-of-buffers": total})
+        return PassResult(True, {"arena-bytes": size, "lower-bound": bound,
+                                 "gap-bytes": size - bound, "buffers": len(bufs),
+                                 "groups": len(groups),
+                                 "sum-of-buffers": sum(b.size for b in bufs)})
 
 
 def check_plan(graph: Graph) -> None:
-    """The plan's invariants: inside the arena, aligned, no two live buffers overlap."""
+    """The plan's invariants: inside the arena, aligned, and no two live buffers overlap
+    unless a node's overlap rule allows exactly that (result at most delta after the
+    operand it reads)."""
     size = graph.attrs.get("arena_size")
     if size is None:
         return
@@ -131,7 +308,14 @@ def check_plan(graph: Graph) -> None:
                              f"{len(node.results)} results")
         for value, off in zip(node.results, node.attrs["offsets"]):
             offset_of[id(value)] = off
-    bufs = buffers(graph)
+    bufs, of = buffers(graph)
+    allowed: dict[tuple[int, int], int] = {}
+    for position, node in enumerate(graph.nodes):
+        rule = node.attrs.get("overlap", ())
+        for k in range(0, len(rule), 2):
+            src = of.get(id(node.operands[rule[k]]))
+            if src is not None and src.last == position:
+                allowed[(id(src), id(of[id(node.result)]))] = rule[k + 1]
     for b in bufs:
         offs = {offset_of.get(id(v)) for v in b.values}
         if len(offs) != 1 or None in offs:
@@ -142,7 +326,12 @@ def check_plan(graph: Graph) -> None:
                              f"outside the {size}-byte arena or not {alignment}-aligned")
     for i, a in enumerate(bufs):
         for b in bufs[i + 1:]:
-            live = a.first <= b.last and b.first <= a.last
-            if live and a.offset < b.offset + b.size and b.offset < a.offset + a.size:
-                raise ValueError(f"%{a.values[0].name} and %{b.values[0].name} are live at the "
-                                 "same time and overlap in the arena")
+            if not (_live_together(a, b) and _spatial(a.offset, a, b.offset, b)):
+                continue
+            for src, dst in ((a, b), (b, a)):
+                delta = allowed.get((id(src), id(dst)))
+                if delta is not None and dst.offset - src.offset <= delta:
+                    break
+            else:
+                raise ValueError(f"%{a.values[0].name} and %{b.values[0].name} are live at "
+                                 "the same time and overlap in the arena")

@@ -63,6 +63,10 @@ class LowerC(Pass):
         for node in graph.nodes:
             self._check(node)
             node.attrs["impl"] = self._choose(graph, node, stats)
+            overlap = overlap_rule(node)
+            if overlap:
+                node.attrs["overlap"] = overlap
+                stats["overlap-rules"] = stats.get("overlap-rules", 0) + 1
             stats["nodes"] += 1
         graph.remove_unused_constants()
         return PassResult(True, stats)
@@ -189,3 +193,66 @@ def _contiguous(axes: tuple, rank: int) -> bool:
     norm = sorted(a % rank for a in axes)
     return norm == list(range(norm[0], norm[-1] + 1))
 
+
+
+# Kernels that compute output pixels in row-major order (batch, row, column), finish each
+# pixel before the next and read only the input rows of the current pixel's window
+# (edgeir_kernels.h states it): their output may start below their input.
+WINDOW_KERNELS = frozenset({
+    "edgeir_conv_s8", "edgeir_conv_s8_hwio", "edgeir_depthwise_conv_s8", "edgeir_avg_pool_s8",
+    "edgeir_max_pool_s8", "edgeir_conv_f32", "edgeir_depthwise_conv_f32",
+    "edgeir_avg_pool_f32", "edgeir_max_pool_f32"})
+# Elementwise kernels that read element i before writing element i, in order (or in blocks
+# read before they are written): in place when the operand has the result's shape and
+# elements at least as wide.
+ELEMENTWISE_KERNELS = {"edgeir_unary_f32": (0,), "edgeir_binary_f32": (0, 1),
+                       "edgeir_add_s8": (0, 1), "edgeir_mul_s8": (0, 1),
+                       "edgeir_requantize_8": (0,), "edgeir_quantize_f32_s8": (0,)}
+
+
+def overlap_rule(node: Node) -> tuple[int, ...]:
+    """(operand index, delta) pairs: the result may start at most ``delta`` bytes after the
+    operand (negative: before it) and the kernel is still correct."""
+    impl = node.attrs.get("impl", "")
+    out = node.results[0].type
+    if impl in WINDOW_KERNELS:
+        return (0, window_overlap(node))
+    if impl in ELEMENTWISE_KERNELS:
+        pairs: list[int] = []
+        for i in ELEMENTWISE_KERNELS[impl]:
+            v = node.operands[i]
+            if (not v.is_constant and v.type.shape == out.shape
+                    and v.type.np_dtype.itemsize >= out.np_dtype.itemsize):
+                pairs += [i, 0]
+        return tuple(pairs)
+    return ()
+
+
+def window_overlap(node: Node) -> int:
+    """How far after its input a window kernel's output may start (negative: before).
+
+    While the kernel computes output pixel (y, x) (row-major, every channel of the pixel
+    before the next), the input it may still read starts at the top-left tap of the
+    current window or, for the rows below, at the start of the first row they read.
+    Output pixel (y, x) must end before that: the bound is the minimum over all pixels of
+    (first input byte still needed) - (end of the output pixel)."""
+    import numpy as np
+
+    x, out = node.operands[0].type, node.results[0].type
+    n, h, w, c = x.shape
+    _, oh, ow, oc = out.shape
+    in_px = c * x.np_dtype.itemsize
+    out_px = oc * out.np_dtype.itemsize
+    sh, sw = node.attrs.get("strides", (1, 1))
+    pt, pl = node.attrs.get("pads", (0, 0, 0, 0))[:2]
+    rows = np.clip(np.arange(oh + 1) * sh - pt, 0, h)        # first input row of each out row
+    cols = np.clip(np.arange(ow) * sw - pl, 0, w)            # first input column
+    needed = rows[:oh, None] * w + cols[None, :]             # current window's top-left
+    needed = np.minimum(needed, rows[1:oh + 1, None] * w)    # the rows below start there
+    needed = np.where(np.arange(oh)[:, None] == oh - 1, rows[:oh, None] * w + cols[None, :],
+                      needed)
+    index = np.arange(oh * ow).reshape(oh, ow)
+    bounds = []
+    for b in range(n):
+        bounds.append(((b * h * w + needed) * in_px - (b * oh * ow + index + 1) * out_px).min())
+    return int(min(bounds))

@@ -80,6 +80,17 @@ typedef struct {
   int32_t pad_top, pad_left, pad_bottom, pad_right;
 } edgeir_window;
 
+/* ---- in-place and overlapping buffers ----------------------------------------------------
+ * The memory planner relies on two properties, checked by the tests with its real offsets:
+ * - window kernels (conv, conv_hwio, depthwise, avg/max pool; int8 and float) compute the
+ *   output pixels in row-major order (batch, row, column), finish each pixel before the
+ *   next, and read only the input rows of the current pixel's window. So output row r may
+ *   overwrite input rows that no later output row reads: the output may start below the
+ *   input by the offset lower-c computes (the `overlap` attribute in the IR);
+ * - elementwise kernels (unary, binary, add, mul, requantize, quantize) read element i no
+ *   later than they write it: they run in place on an operand of the result's shape.
+ * -------------------------------------------------------------------------------------------- */
+
 /* ---- int8 kernels ------------------------------------------------------------------------- */
 
 typedef struct {
