@@ -74,7 +74,8 @@ def align_down(n: int, alignment: int) -> int:
 
 
 def buffers(graph: Graph) -> tuple[list[Buffer], dict[int, Buffer]]:
-    """Buffers with their lifetimes over the schedule, and the buffer of each value id."""
+    """Buffers with their lifetimes over the schedule, and the buffer of each value id
+    (a node's scratch buffer, live for that node only, is keyed by id(node))."""
     end = len(graph.nodes)
     of: dict[int, Buffer] = {}
     result: list[Buffer] = []
@@ -97,6 +98,10 @@ def buffers(graph: Graph) -> tuple[list[Buffer], dict[int, Buffer]]:
             continue
         for value in node.results:
             new(value, position)
+        if node.attrs.get("scratch"):
+            b = Buffer(int(node.attrs["scratch"][0]), position, position)
+            of[id(node)] = b
+            result.append(b)
     for value in graph.outputs:
         if id(value) in of:
             of[id(value)].last = end
@@ -124,12 +129,14 @@ def tie_groups(graph: Graph, bufs: list[Buffer], of: dict[int, Buffer],
         out = of[id(node.result)]
         if len(groups[out.group].members) != 1:
             continue  # already tied (an alias of something tied)
-        for k in range(0, len(rule), 2):
-            index, delta = rule[k], rule[k + 1]
+        for k in range(0, len(rule), 3):
+            index, delta, exact = rule[k], rule[k + 1], rule[k + 2]
             src = of.get(id(node.operands[index]))
             if src is None or src.last != position or src is out:
                 continue  # the operand lives on (or is a constant): no sharing
             if any(graph.is_output(v) for v in src.values):
+                continue
+            if exact and delta % alignment:
                 continue
             rel = src.rel + align_down(delta, alignment)
             group = groups[src.group]
@@ -278,6 +285,8 @@ class PlanMemory(Pass):
         offset_of = {id(v): b.offset for b in bufs for v in b.values}
         for node in graph.nodes:
             node.attrs["offsets"] = tuple(offset_of[id(v)] for v in node.results)
+            if node.attrs.get("scratch"):
+                node.attrs["scratch_offsets"] = (of[id(node)].offset,)
         graph.attrs["arena_size"] = size
         graph.attrs["alignment"] = self.alignment
         graph.attrs["lower_bound"] = bound
@@ -309,14 +318,26 @@ def check_plan(graph: Graph) -> None:
         for value, off in zip(node.results, node.attrs["offsets"]):
             offset_of[id(value)] = off
     bufs, of = buffers(graph)
-    allowed: dict[tuple[int, int], int] = {}
+    allowed: dict[tuple[int, int], tuple[int, int]] = {}
     for position, node in enumerate(graph.nodes):
         rule = node.attrs.get("overlap", ())
-        for k in range(0, len(rule), 2):
+        for k in range(0, len(rule), 3):
             src = of.get(id(node.operands[rule[k]]))
             if src is not None and src.last == position:
-                allowed[(id(src), id(of[id(node.result)]))] = rule[k + 1]
+                allowed[(id(src), id(of[id(node.result)]))] = (rule[k + 1], rule[k + 2])
+        if node.attrs.get("scratch"):
+            offsets = node.attrs.get("scratch_offsets")
+            if not offsets:
+                raise ValueError(f"{node.label} needs scratch but has no scratch offset")
+            offset_of[id(node)] = offsets[0]
+    scratch_of = {id(b): key for key, b in of.items() if b.values == []}
     for b in bufs:
+        if not b.values:  # a scratch buffer
+            b.offset = offset_of[scratch_of[id(b)]]
+            if b.offset < 0 or b.offset + b.size > size or b.offset % alignment:
+                raise ValueError(f"a scratch buffer at offset {b.offset} ({b.size} bytes) is "
+                                 f"outside the {size}-byte arena or not {alignment}-aligned")
+            continue
         offs = {offset_of.get(id(v)) for v in b.values}
         if len(offs) != 1 or None in offs:
             raise ValueError(f"%{b.values[0].name} and its aliases disagree on their offset")
@@ -329,9 +350,14 @@ def check_plan(graph: Graph) -> None:
             if not (_live_together(a, b) and _spatial(a.offset, a, b.offset, b)):
                 continue
             for src, dst in ((a, b), (b, a)):
-                delta = allowed.get((id(src), id(dst)))
-                if delta is not None and dst.offset - src.offset <= delta:
+                rule = allowed.get((id(src), id(dst)))
+                if rule is None:
+                    continue
+                delta, exact = rule
+                d = dst.offset - src.offset
+                if d == delta or (not exact and d <= delta):
                     break
             else:
-                raise ValueError(f"%{a.values[0].name} and %{b.values[0].name} are live at "
-                                 "the same time and overlap in the arena")
+                name = lambda x: f"%{x.values[0].name}" if x.values else "a scratch buffer"  # noqa: E731
+                raise ValueError(f"{name(a)} and {name(b)} are live at the same time and "
+                                 "overlap in the arena")

@@ -26,7 +26,7 @@ TARGETS = {
 FLOAT_PIPELINE = "canonicalize,fold-batchnorm,fuse-activation,fold-pad,to-nhwc,canonicalize"
 QDQ_PIPELINE = ("canonicalize,fold-batchnorm,fuse-activation,qdq-to-int,fold-pad,to-nhwc,"
                 "canonicalize")
-BACKEND_PIPELINE = "lower-c,plan-memory"
+BACKEND_PIPELINE = "lower-c,plan-memory{algo=exact,budget-ms=500}"
 
 
 def is_float_graph(graph: Graph) -> bool:

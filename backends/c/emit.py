@@ -26,6 +26,8 @@ DATA_KERNELS = ("edgeir_strided_copy", "edgeir_concat_piece_copy", "edgeir_split
                 "edgeir_pad", "edgeir_gather_axes")
 # Kernels of edgeir_s8.c whose names do not end in _s8.
 S8_KERNELS = ("edgeir_dequantize_s8_f32", "edgeir_requantize_8", "edgeir_conv_s8_hwio")
+INPLACE_KERNELS = ("edgeir_depthwise_conv_s8_inplace", "edgeir_pointwise_conv_s8",
+                   "edgeir_pointwise_conv_s8_reverse")
 
 
 def c_float(x: float) -> str:
@@ -44,6 +46,8 @@ def kernel_file(impl: str) -> str:
     """The runtime source file that defines kernel ``impl``."""
     if impl in DATA_KERNELS:
         return "edgeir_data.c"
+    if impl in INPLACE_KERNELS:
+        return "edgeir_inplace.c"
     if impl in S8_KERNELS or impl.endswith("_s8"):
         return "edgeir_s8.c"
     if impl.endswith("_f32"):
@@ -183,23 +187,27 @@ def per_channel(m: Module, values: Sequence[int], channels: int, stem: str) -> s
 # -- int8 -------------------------------------------------------------------------------------
 
 
-@emitter("edgeir_conv_s8", "edgeir_depthwise_conv_s8", "edgeir_conv_s8_hwio")
+@emitter("edgeir_conv_s8", "edgeir_depthwise_conv_s8", "edgeir_conv_s8_hwio",
+         "edgeir_depthwise_conv_s8_inplace", "edgeir_pointwise_conv_s8",
+         "edgeir_pointwise_conv_s8_reverse")
 def _conv_s8(m: Module, node: Node, a: Attrs) -> str:
     x, w, b = node.operands
     y = node.result
     oc, kh, kw, _ = w.type.shape
     params = m.param("edgeir_conv_s8_params", f"{window(x, y, (kh, kw), a)}, {a.group}, "
                      f"{a.x_zp}, {a.out_zp}, {a.act_min}, {a.act_max}")
-    if a.impl == "edgeir_depthwise_conv_s8":  # kernel layout [k_h][k_w][out_c]
-        wname = m.const_array(w, np.transpose(w.data[..., 0], (1, 2, 0)))
-    elif a.impl == "edgeir_conv_s8_hwio":  # kernel layout [k_h][k_w][in_c][out_c]
-        wname = m.const_array(w, np.transpose(w.data, (1, 2, 3, 0)))
+    if a.impl in ("edgeir_depthwise_conv_s8", "edgeir_depthwise_conv_s8_inplace"):
+        wname = m.const_array(w, np.transpose(w.data[..., 0], (1, 2, 0)))  # [k_h][k_w][out_c]
+    elif a.impl in ("edgeir_conv_s8_hwio", "edgeir_pointwise_conv_s8",
+                    "edgeir_pointwise_conv_s8_reverse"):
+        wname = m.const_array(w, np.transpose(w.data, (1, 2, 3, 0)))  # [k_h][k_w][in][out]
     else:
         wname = m.const_array(w)
     mult = per_channel(m, a.multiplier, oc, "mult")
     shift = per_channel(m, a.shift, oc, "shift")
+    scratch = f", (int8_t *)(arena + {a.scratch_offsets[0]})" if a.scratch else ""
     return (f"{a.impl}(&{params}, {m.ptr(x)}, {wname}, {m.const_array(b)}, {mult}, {shift}, "
-            f"{m.out(node)});")
+            f"{m.out(node)}{scratch});")
 
 
 @emitter("edgeir_fc_s8")

@@ -53,6 +53,9 @@ C_DTYPES = ("f32", "i8", "ui8", "i32", "i64")
 class LowerC(Pass):
     name = "lower-c"
     summary = "choose a C kernel per node and fold compile-time tables"
+    # In-place kernels: depthwise convs through a channel-plane scratch, pointwise convs
+    # through a pixel scratch; they save RAM (less arena) at some speed.
+    inplace: bool = True
 
     def run(self, graph: Graph) -> PassResult:
         stats = {"nodes": 0, "biases-folded": 0, "batchnorms-split": 0}
@@ -63,6 +66,8 @@ class LowerC(Pass):
         for node in graph.nodes:
             self._check(node)
             node.attrs["impl"] = self._choose(graph, node, stats)
+            if self.inplace:
+                self._prefer_inplace(node)
             overlap = overlap_rule(node)
             if overlap:
                 node.attrs["overlap"] = overlap
@@ -116,6 +121,26 @@ class LowerC(Pass):
             return SIMPLE[op]
         raise self._fail(node, f"no C kernel for op '{op}'",
                          "see the README's list of ops the C backend compiles")
+
+    @staticmethod
+    def _prefer_inplace(node: Node) -> None:
+        impl = node.attrs["impl"]
+        if impl == "edgeir_depthwise_conv_s8":
+            x, y = node.operands[0].type, node.result.type
+            if x.shape[3] == y.shape[3] and _ring_is_safe(node):  # multiplier 1
+                node.attrs["impl"] = "edgeir_depthwise_conv_s8_inplace"
+                ring = (node.operands[1].type.shape[1] - 1) * \
+                    node.attrs.get("dilations", (1, 1))[0] + 1
+                node.attrs["scratch"] = (ring * x.shape[2],)
+        elif impl == "edgeir_conv_s8_hwio":
+            w = node.operands[1].type.shape
+            a = node.attrs
+            if w[1] == w[2] == 1 and tuple(a.get("strides", (1, 1))) == (1, 1) \
+                    and not any(a.get("pads", (0, 0, 0, 0))):
+                expands = w[0] > w[3]  # more output than input channels: run backwards
+                node.attrs["impl"] = ("edgeir_pointwise_conv_s8_reverse" if expands
+                                      else "edgeir_pointwise_conv_s8")
+                node.attrs["scratch"] = (4 * w[0],)
 
     # -- rewrites --------------------------------------------------------------------------
     @staticmethod
@@ -211,19 +236,26 @@ ELEMENTWISE_KERNELS = {"edgeir_unary_f32": (0,), "edgeir_binary_f32": (0, 1),
 
 
 def overlap_rule(node: Node) -> tuple[int, ...]:
-    """(operand index, delta) pairs: the result may start at most ``delta`` bytes after the
-    operand (negative: before it) and the kernel is still correct."""
+    """(operand index, delta, exact) triples: the result may start at most (exact: exactly)
+    ``delta`` bytes after the operand (negative: before it) and the kernel stays correct."""
     impl = node.attrs.get("impl", "")
     out = node.results[0].type
     if impl in WINDOW_KERNELS:
-        return (0, window_overlap(node))
+        return (0, window_overlap(node), 0)
+    if impl == "edgeir_depthwise_conv_s8_inplace":
+        return (0, 0, 1)
+    if impl == "edgeir_pointwise_conv_s8":  # in_c >= out_c: output pixel p ends before
+        x = node.operands[0].type               # input pixel p + 1 starts
+        return (0, x.shape[3] - out.shape[3], 0)
+    if impl == "edgeir_pointwise_conv_s8_reverse":
+        return (0, 0, 1)
     if impl in ELEMENTWISE_KERNELS:
         pairs: list[int] = []
         for i in ELEMENTWISE_KERNELS[impl]:
             v = node.operands[i]
             if (not v.is_constant and v.type.shape == out.shape
                     and v.type.np_dtype.itemsize >= out.np_dtype.itemsize):
-                pairs += [i, 0]
+                pairs += [i, 0, 0]
         return tuple(pairs)
     return ()
 
@@ -256,3 +288,21 @@ def window_overlap(node: Node) -> int:
     for b in range(n):
         bounds.append(((b * h * w + needed) * in_px - (b * oh * ow + index + 1) * out_px).min())
     return int(min(bounds))
+
+
+def _ring_is_safe(node: Node) -> bool:
+    """In place, output row y of a depthwise conv overwrites (channel by channel) the input
+    pixels y*out_w .. (y+1)*out_w - 1; those must lie in input rows the kernel's ring has
+    already saved, i.e. below the last row that output row y reads."""
+    _, h, w, _ = node.operands[0].type.shape
+    _, oh, ow, _ = node.result.type.shape
+    kh = node.operands[1].type.shape[1]
+    sh = node.attrs.get("strides", (1, 1))[0]
+    dh = node.attrs.get("dilations", (1, 1))[0]
+    pt = node.attrs.get("pads", (0, 0, 0, 0))[0]
+    for y in range(oh):
+        copied = min(h, y * sh - pt + (kh - 1) * dh + 1)
+        last_written_row = ((y + 1) * ow - 1) // w
+        if last_written_row >= copied:
+            return False
+    return True

@@ -78,9 +78,11 @@ class Attrs:
 BACKEND_ATTRS: dict[str, Attr] = {
     "impl": Attr("str", "", "the C kernel that computes the node (set by lower-c)"),
     "offsets": Attr("ints", (), "arena byte offset of each result (set by plan-memory)"),
-    "overlap": Attr("ints", (), "pairs (operand index, delta): the kernel stays correct when "
-                    "its result starts at most delta bytes after that operand (set by "
-                    "lower-c; plan-memory may then overlap the two)"),
+    "overlap": Attr("ints", (), "triples (operand index, delta, exact): the kernel stays "
+                    "correct when its result starts at most (exact: exactly) delta bytes "
+                    "after that operand (set by lower-c; plan-memory may overlap them)"),
+    "scratch": Attr("ints", (), "bytes of scratch memory the kernel needs for the node"),
+    "scratch_offsets": Attr("ints", (), "arena offset of the scratch (set by plan-memory)"),
 }
 
 

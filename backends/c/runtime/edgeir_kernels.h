@@ -112,6 +112,25 @@ void edgeir_conv_s8_hwio(const edgeir_conv_s8_params *p, const int8_t *in, const
                          const int32_t *bias, const int32_t *mult, const int32_t *shift,
                          int8_t *out);
 
+/* In place (edgeir_inplace.c). Depthwise with out_c == in_c, channel by channel through a
+ * ring of ((k_h - 1) * dil_h + 1) input rows (`scratch`, in_w bytes each): `out` may be
+ * `in` itself (when each output row overwrites only input rows already saved, which
+ * lower-c checks) or disjoint from it. Pointwise
+ * (1x1, stride 1, no padding, groups 1; weights [in_c][out_c]) through `scratch` (out_c
+ * int32 accumulators, 4-byte aligned): output pixel p may overwrite input pixels 0..p. */
+void edgeir_depthwise_conv_s8_inplace(const edgeir_conv_s8_params *p, const int8_t *in,
+                                      const int8_t *w, const int32_t *bias,
+                                      const int32_t *mult, const int32_t *shift, int8_t *out,
+                                      int8_t *scratch);
+void edgeir_pointwise_conv_s8(const edgeir_conv_s8_params *p, const int8_t *in,
+                              const int8_t *w, const int32_t *bias, const int32_t *mult,
+                              const int32_t *shift, int8_t *out, int8_t *scratch);
+/* The same from the last pixel to the first: with out_c >= in_c, `out` may be `in`. */
+void edgeir_pointwise_conv_s8_reverse(const edgeir_conv_s8_params *p, const int8_t *in,
+                                      const int8_t *w, const int32_t *bias,
+                                      const int32_t *mult, const int32_t *shift, int8_t *out,
+                                      int8_t *scratch);
+
 /* Depthwise convolution (groups == in_c; out_c == in_c * depth multiplier).
  * w: [k_h][k_w][out_c] (output channel oc reads input channel oc / multiplier). */
 void edgeir_depthwise_conv_s8(const edgeir_conv_s8_params *p, const int8_t *in,

@@ -111,6 +111,709 @@ static inline void valid_taps(int32_t origin, int32_t dil, int32_t k_n, int32_t 
   *k_hi = hi;
 }
 
+/* ---- x86-64 fast paths -------------------------------------------------------------------- */
+
+/* Compiled only when the user's flags enable AVX2 (-mavx2, -march=native, ...), so nothing
+ * here exists in a Cortex-M (or any non-AVX2) build. Each kernel below that has a fast path
+ * calls it first; it returns 0 for shapes it does not handle, and the portable code runs.
+ * The results are bit-identical to the portable code (tests/test_c_kernels_s8.py builds the
+ * library with and without these paths and compares both with the golden model):
+ *  - dot products are exact integer sums; int32 accumulation wraps (vector adds), which is
+ *    the portable result whenever the portable int32 sum does not overflow;
+ *  - requantization is edgeir_mbqm on 8 lanes, exact (see x86_mbqm);
+ *  - padding taps read in_zp exactly as in the portable code.
+ * With VNNI (AVX-VNNI or AVX512-VNNI + VL) the dense convolution and the fully connected
+ * layer use vpdpbusd (u8 x s8, 4 products per lane): the input is offset to x + 128 (u8) and
+ * 128 * sum(w) is subtracted from the bias, which is exact modulo 2^32. Without VNNI they
+ * use vpmaddwd on int16 pairs. Scratch lives on the stack (no malloc): about 50 KB for the
+ * dense convolution (X86_WBUF packed weights + im2col rows), 2 KB for the others. */
+#if defined(__AVX2__) && defined(__GNUC__)
+#define EDGEIR_S8_X86 1
+#include <immintrin.h>
+
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define X86_VNNI 1
+#define X86_DPBUSD(acc, a, b) _mm256_dpbusd_epi32((acc), (a), (b))
+#define X86_MADD(acc, a, b) _mm256_dpwssd_epi32((acc), (a), (b))
+#elif defined(__AVXVNNI__)
+#define X86_VNNI 1
+#define X86_DPBUSD(acc, a, b) _mm256_dpbusd_avx_epi32((acc), (a), (b))
+#define X86_MADD(acc, a, b) _mm256_dpwssd_avx_epi32((acc), (a), (b))
+#else
+#define X86_VNNI 0
+/* acc + a0 * b0 + a1 * b1 per int32 lane (int16 pairs): exact for int8-valued operands */
+#define X86_MADD(acc, a, b) _mm256_add_epi32((acc), _mm256_madd_epi16((a), (b)))
+#endif
+
+#if X86_VNNI
+typedef uint8_t x86_xt; /* an im2col element: x + 128 */
+#define X86_KG 4        /* reduction elements per int32 lane and step */
+#else
+typedef int16_t x86_xt; /* an im2col element: x */
+#define X86_KG 2
+#endif
+
+#define X86_P 4                   /* output pixels per register block (dense conv) */
+#define X86_WBUF 32768            /* bytes of packed weights (dense conv) */
+#define X86_KMAX (X86_WBUF / 16)  /* largest k_h * k_w * in_c of the dense fast path */
+#define X86_SB 16                 /* 16-channel blocks per weight packing pass */
+#define X86_DW_TP 32              /* largest (k_h * k_w + 1) / 2 of the depthwise path */
+
+/* per-lane constants of edgeir_mbqm for 8 channels */
+typedef struct {
+  __m256i mult, left, right, mask, half;
+} x86_rq;
+
+static inline x86_rq x86_rq_make(__m256i mult, __m256i shift) {
+  const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1);
+  x86_rq q;
+  q.mult = mult;
+  q.left = _mm256_max_epi32(shift, zero);
+  q.right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
+  q.mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, q.right), one); /* (1 << right) - 1 */
+  q.half = _mm256_srli_epi32(q.mask, 1);
+  return q;
+}
+
+/* edgeir_mbqm on 8 lanes, bit-exact for shifts in [-31, 31]:
+ *  - x << left wraps (vpsllvd), as the uint32 shift;
+ *  - SRDHM: (ab + nudge) / 2^31 with C's truncating division equals floor((ab + 2^30) / 2^31)
+ *    for both signs of ab (ab < 0: trunc(t / 2^31) = floor((t + 2^31 - 1) / 2^31) with
+ *    t = ab + 1 - 2^30). |ab| <= 2^62, so ab + 2^30 fits in int64, and the result is bits
+ *    31..62 of it (a logical 64-bit shift gives the same low 32 bits as an arithmetic one).
+ *    The 64-bit products come from vpmuldq on the even lanes and on the odd lanes shifted
+ *    down. The true result lies in [-2^31 + 1, 2^31 - 2] except INT32_MIN * INT32_MIN
+ *    (2^31, saturated to INT32_MAX by the scalar code); its low 32 bits are INT32_MIN,
+ *    which no other input produces, so lanes equal to INT32_MIN become INT32_MAX;
+ *  - RoundingDivideByPOT as gemmlowp: (x >> e) + (remainder > (mask >> 1) + (x < 0)). */
+static inline __m256i x86_mbqm(__m256i x, const x86_rq *q) {
+  const __m256i nudge = _mm256_set1_epi64x(1LL << 30);
+  const __m256i imin = _mm256_set1_epi32(INT32_MIN);
+  __m256i e, o, r, rem, thr;
+  x = _mm256_sllv_epi32(x, q->left);
+  e = _mm256_add_epi64(_mm256_mul_epi32(x, q->mult), nudge);
+  o = _mm256_add_epi64(
+      _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(q->mult, 32)), nudge);
+  r = _mm256_blend_epi32(_mm256_srli_epi64(e, 31), _mm256_slli_epi64(o, 1), 0xAA);
+  r = _mm256_add_epi32(r, _mm256_cmpeq_epi32(r, imin));
+  rem = _mm256_and_si256(r, q->mask);
+  thr = _mm256_sub_epi32(q->half, _mm256_srai_epi32(r, 31));
+  return _mm256_sub_epi32(_mm256_srav_epi32(r, q->right), _mm256_cmpgt_epi32(rem, thr));
+}
+
+/* clamp to [lo, hi] (already shifted by -out_zp), + out_zp, low byte (the (int8_t) cast) */
+static inline __m256i x86_clamp_zp(__m256i r, __m256i lo, __m256i hi, __m256i zp) {
+  r = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(r, lo), hi), zp);
+  return _mm256_and_si256(r, _mm256_set1_epi32(0xFF));
+}
+
+/* 16 requantized int32 (r0: channels 0-7, r1: 8-15) -> 16 int8 */
+static inline __m128i x86_pack16(__m256i r0, __m256i r1) {
+  const __m256i w = _mm256_permute4x64_epi64(_mm256_packus_epi32(r0, r1), 0xD8);
+  return _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+}
+
+/* 8 requantized int32 -> 8 int8 in the low half */
+static inline __m128i x86_pack8(__m256i r) {
+  const __m256i w = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0xD8);
+  const __m128i h = _mm256_castsi256_si128(w);
+  return _mm_packus_epi16(h, h);
+}
+
+/* store the first n (1..16) bytes of v */
+static inline void x86_store_n(int8_t *dst, __m128i v, int32_t n) {
+  if (n == 16) {
+    _mm_storeu_si128((__m128i *)(void *)dst, v);
+  } else if (n == 8) {
+    _mm_storel_epi64((__m128i *)(void *)dst, v);
+  } else {
+    int8_t t[16];
+    int32_t i;
+    _mm_storeu_si128((__m128i *)(void *)t, v);
+    for (i = 0; i < n; ++i) dst[i] = t[i];
+  }
+}
+
+/* load n (0..16) bytes, zero-filled above n; never reads past src + n */
+static inline __m128i x86_load_n(const int8_t *src, int32_t n) {
+  if (n == 16) return _mm_loadu_si128((const __m128i *)(const void *)src);
+  if (n == 8) return _mm_loadl_epi64((const __m128i *)(const void *)src);
+  {
+    int8_t t[16] = {0};
+    int32_t i;
+    for (i = 0; i < n; ++i) t[i] = src[i];
+    return _mm_loadu_si128((const __m128i *)(const void *)t);
+  }
+}
+
+/* load n (0..16) int32 (zero-filled) as two 8-lane vectors; src may be NULL (zeros) */
+static inline void x86_load16_i32(const int32_t *src, int32_t n, __m256i *v0, __m256i *v1) {
+  if (src && n == 16) {
+    *v0 = _mm256_loadu_si256((const __m256i *)(const void *)src);
+    *v1 = _mm256_loadu_si256((const __m256i *)(const void *)(src + 8));
+  } else {
+    int32_t t[16] = {0};
+    int32_t i;
+    if (src)
+      for (i = 0; i < n; ++i) t[i] = src[i];
+    *v0 = _mm256_loadu_si256((const __m256i *)(const void *)t);
+    *v1 = _mm256_loadu_si256((const __m256i *)(const void *)(t + 8));
+  }
+}
+
+/* requantization constants, bias and store helper of one block of 16 output channels */
+typedef struct {
+  __m256i bias[2];
+  x86_rq rq[2];
+} x86_blk;
+
+static inline void x86_blk_make(x86_blk *k, const int32_t *bias, const int32_t *mult,
+                                const int32_t *shift, int32_t oc0, int32_t n) {
+  __m256i m0, m1, s0, s1;
+  x86_load16_i32(bias ? bias + oc0 : NULL, n, &k->bias[0], &k->bias[1]);
+  x86_load16_i32(mult + oc0, n, &m0, &m1);
+  x86_load16_i32(shift + oc0, n, &s0, &s1);
+  k->rq[0] = x86_rq_make(m0, s0);
+  k->rq[1] = x86_rq_make(m1, s1);
+}
+
+/* requantize 16 accumulators and store n of them */
+static inline void x86_out16(int8_t *dst, __m256i a0, __m256i a1, const x86_blk *k,
+                             __m256i lo, __m256i hi, __m256i zp, int32_t n) {
+  const __m256i r0 = x86_clamp_zp(x86_mbqm(a0, &k->rq[0]), lo, hi, zp);
+  const __m256i r1 = x86_clamp_zp(x86_mbqm(a1, &k->rq[1]), lo, hi, zp);
+  x86_store_n(dst, x86_pack16(r0, r1), n);
+}
+
+/* ---- dense convolution (HWIO): im2col rows x packed weights ---- */
+
+/* dst[0..n) = the im2col form of src[0..n) */
+static inline void x86_copy_x(x86_xt *dst, const int8_t *src, int32_t n) {
+  int32_t i = 0;
+#if X86_VNNI
+  const __m128i bias = _mm_set1_epi8((char)-128);
+  for (; i + 16 <= n; i += 16)
+    _mm_storeu_si128((__m128i *)(void *)(dst + i),
+                     _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(src + i)),
+                                   bias));
+  for (; i + 8 <= n; i += 8)
+    _mm_storel_epi64((__m128i *)(void *)(dst + i),
+                     _mm_xor_si128(_mm_loadl_epi64((const __m128i *)(const void *)(src + i)),
+                                   bias));
+  for (; i < n; ++i) dst[i] = (uint8_t)(src[i] + 128);
+#else
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(
+        (__m256i *)(void *)(dst + i),
+        _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(src + i))));
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(
+        (__m128i *)(void *)(dst + i),
+        _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)(src + i))));
+  for (; i < n; ++i) dst[i] = src[i];
+#endif
+}
+
+static inline void x86_fill_x(x86_xt *dst, x86_xt v, int32_t n) {
+  int32_t i;
+  for (i = 0; i < n; ++i) dst[i] = v;
+}
+
+/* The im2col row of output pixel (b, oy, ox): the k_h * k_w * in_c window values in weight
+ * order ((ky * k_w + kx) * in_c + ci), padding taps as zv (in_zp), zeros up to kp. */
+static void x86_im2col(const edgeir_window *wn, const int8_t *in, int32_t b, int32_t oy,
+                       int32_t ox, x86_xt zv, x86_xt *dst, int32_t kp) {
+  const int32_t in_c = wn->in_c, in_w = wn->in_w, k_w = wn->k_w, d_w = wn->dil_w;
+  const int32_t row = k_w * in_c;
+  const int8_t *in_b = in + b * wn->in_h * in_w * in_c;
+  const int32_t iy0 = oy * wn->stride_h - wn->pad_top;
+  const int32_t ix0 = ox * wn->stride_w - wn->pad_left;
+  int32_t kx_lo, kx_hi, ky, kx, e = 0;
+  valid_taps(ix0, d_w, k_w, in_w, &kx_lo, &kx_hi);
+  for (ky = 0; ky < wn->k_h; ++ky, e += row) {
+    const int32_t iy = iy0 + ky * wn->dil_h;
+    if (iy < 0 || iy >= wn->in_h || kx_hi <= kx_lo) {
+      x86_fill_x(dst + e, zv, row);
+    } else if (d_w == 1) { /* the in-bounds taps of the row are contiguous in the input */
+      x86_fill_x(dst + e, zv, kx_lo * in_c);
+      x86_copy_x(dst + e + kx_lo * in_c, in_b + (iy * in_w + ix0 + kx_lo) * in_c,
+                 (kx_hi - kx_lo) * in_c);
+      x86_fill_x(dst + e + kx_hi * in_c, zv, (k_w - kx_hi) * in_c);
+    } else {
+      for (kx = 0; kx < k_w; ++kx) {
+        if (kx >= kx_lo && kx < kx_hi)
+          x86_copy_x(dst + e + kx * in_c, in_b + (iy * in_w + ix0 + kx * d_w) * in_c, in_c);
+        else
+          x86_fill_x(dst + e + kx * in_c, zv, in_c);
+      }
+    }
+  }
+  x86_fill_x(dst + e, 0, kp - e);
+}
+
+/* Pack the weights of output channels [oc0, oc0 + 16) (zero beyond out_c and beyond K) for
+ * s_n steps of X86_KG reduction elements: VNNI: per step 16 x 4 bytes (channel-major quads);
+ * else per step 16 x 2 bytes (channel-major pairs). Returns (VNNI) the weight sums. */
+static void x86_pack_w(const int8_t *w, int32_t out_c, int32_t k_n, int32_t s_n, int32_t oc0,
+                       int8_t *dst, __m256i *sum0, __m256i *sum1) {
+  const int32_t n = min_i32(16, out_c - oc0);
+  int32_t s;
+  for (s = 0; s < s_n; ++s) {
+    __m128i r[X86_KG];
+    int32_t t;
+    for (t = 0; t < X86_KG; ++t) {
+      const int32_t k = s * X86_KG + t;
+      r[t] = k < k_n ? x86_load_n(w + k * out_c + oc0, n) : _mm_setzero_si128();
+    }
+#if X86_VNNI
+    {
+      const __m128i t0 = _mm_unpacklo_epi8(r[0], r[1]), t1 = _mm_unpackhi_epi8(r[0], r[1]);
+      const __m128i t2 = _mm_unpacklo_epi8(r[2], r[3]), t3 = _mm_unpackhi_epi8(r[2], r[3]);
+      _mm_storeu_si128((__m128i *)(void *)(dst + 64 * s), _mm_unpacklo_epi16(t0, t2));
+      _mm_storeu_si128((__m128i *)(void *)(dst + 64 * s + 16), _mm_unpackhi_epi16(t0, t2));
+      _mm_storeu_si128((__m128i *)(void *)(dst + 64 * s + 32), _mm_unpacklo_epi16(t1, t3));
+      _mm_storeu_si128((__m128i *)(void *)(dst + 64 * s + 48), _mm_unpackhi_epi16(t1, t3));
+    }
+#else
+    _mm_storeu_si128((__m128i *)(void *)(dst + 32 * s), _mm_unpacklo_epi8(r[0], r[1]));
+    _mm_storeu_si128((__m128i *)(void *)(dst + 32 * s + 16), _mm_unpackhi_epi8(r[0], r[1]));
+#endif
+  }
+#if X86_VNNI
+  {
+    const __m256i ones = _mm256_set1_epi8(1);
+    __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
+    for (s = 0; s < s_n; ++s) {
+      a0 = X86_DPBUSD(a0, ones, _mm256_loadu_si256((const __m256i *)(const void *)(dst + 64 * s)));
+      a1 = X86_DPBUSD(a1, ones,
+                      _mm256_loadu_si256((const __m256i *)(const void *)(dst + 64 * s + 32)));
+    }
+    *sum0 = a0;
+    *sum1 = a1;
+  }
+#else
+  *sum0 = _mm256_setzero_si256();
+  *sum1 = _mm256_setzero_si256();
+#endif
+}
+
+/* the two weight vectors (channels 0-7, 8-15) of step s */
+#if X86_VNNI
+#define X86_WSTEP(wb, s, w0, w1)                                                   \
+  do {                                                                             \
+    (w0) = _mm256_loadu_si256((const __m256i *)(const void *)((wb) + 64 * (s)));      \
+    (w1) = _mm256_loadu_si256((const __m256i *)(const void *)((wb) + 64 * (s) + 32)); \
+  } while (0)
+#define X86_MAC(acc, x, w) X86_DPBUSD((acc), (x), (w))
+#else
+#define X86_WSTEP(wb, s, w0, w1)                                                              \
+  do {                                                                                        \
+    (w0) = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)((wb) + 32 * (s))));      \
+    (w1) = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)((wb) + 32 * (s) + 16))); \
+  } while (0)
+#define X86_MAC(acc, x, w) X86_MADD((acc), (x), (w))
+#endif
+
+/* the X86_KG im2col values of step s, broadcast to all lanes */
+static inline __m256i x86_xstep(const x86_xt *x, int32_t s) {
+  return _mm256_broadcastd_epi32(_mm_loadu_si32((const void *)(x + X86_KG * s)));
+}
+
+/* 4 output pixels x 16 channels */
+static inline void x86_conv_block4(const int8_t *wb, const x86_xt *xb, int32_t kp, int32_t s_n,
+                                   const x86_blk *k, __m256i lo, __m256i hi, __m256i zp,
+                                   int8_t *o, int32_t out_c, int32_t n) {
+  const x86_xt *x0 = xb, *x1 = xb + kp, *x2 = xb + 2 * kp, *x3 = xb + 3 * kp;
+  __m256i a00 = k->bias[0], a01 = k->bias[1], a10 = a00, a11 = a01;
+  __m256i a20 = a00, a21 = a01, a30 = a00, a31 = a01;
+  int32_t s;
+  for (s = 0; s < s_n; ++s) {
+    __m256i w0, w1, v;
+    X86_WSTEP(wb, s, w0, w1);
+    v = x86_xstep(x0, s);
+    a00 = X86_MAC(a00, v, w0);
+    a01 = X86_MAC(a01, v, w1);
+    v = x86_xstep(x1, s);
+    a10 = X86_MAC(a10, v, w0);
+    a11 = X86_MAC(a11, v, w1);
+    v = x86_xstep(x2, s);
+    a20 = X86_MAC(a20, v, w0);
+    a21 = X86_MAC(a21, v, w1);
+    v = x86_xstep(x3, s);
+    a30 = X86_MAC(a30, v, w0);
+    a31 = X86_MAC(a31, v, w1);
+  }
+  x86_out16(o, a00, a01, k, lo, hi, zp, n);
+  x86_out16(o + out_c, a10, a11, k, lo, hi, zp, n);
+  x86_out16(o + 2 * out_c, a20, a21, k, lo, hi, zp, n);
+  x86_out16(o + 3 * out_c, a30, a31, k, lo, hi, zp, n);
+}
+
+/* 1 output pixel x 16 channels */
+static inline void x86_conv_block1(const int8_t *wb, const x86_xt *x0, int32_t s_n,
+                                   const x86_blk *k, __m256i lo, __m256i hi, __m256i zp,
+                                   int8_t *o, int32_t n) {
+  __m256i a00 = k->bias[0], a01 = k->bias[1];
+  int32_t s;
+  for (s = 0; s < s_n; ++s) {
+    __m256i w0, w1, v;
+    X86_WSTEP(wb, s, w0, w1);
+    v = x86_xstep(x0, s);
+    a00 = X86_MAC(a00, v, w0);
+    a01 = X86_MAC(a01, v, w1);
+  }
+  x86_out16(o, a00, a01, k, lo, hi, zp, n);
+}
+
+static int x86_conv_hwio(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
+                         const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                         int8_t *out) {
+  const edgeir_window *wn = &p->win;
+  const int32_t out_c = wn->out_c, in_zp = p->in_zp;
+  const int32_t k_n = wn->k_h * wn->k_w * wn->in_c;
+  const int32_t s_n = (k_n + X86_KG - 1) / X86_KG, kp = s_n * X86_KG;
+  const int32_t npix = wn->batch * wn->out_h * wn->out_w;
+  const int32_t nblk = (out_c + 15) / 16;
+  const int32_t blk_bytes = s_n * 16 * X86_KG;
+  const __m256i lo = _mm256_set1_epi32(p->act_min - p->out_zp);
+  const __m256i hi = _mm256_set1_epi32(p->act_max - p->out_zp);
+  const __m256i zp = _mm256_set1_epi32(p->out_zp);
+#if X86_VNNI
+  const x86_xt zv = (x86_xt)(in_zp + 128);
+#else
+  const x86_xt zv = (x86_xt)in_zp;
+#endif
+  int8_t wbuf[X86_WBUF];
+  x86_xt xbuf[X86_P * X86_KMAX];
+  x86_blk blk[X86_SB];
+  int32_t per_pass, sb;
+  if (k_n <= 0 || k_n > X86_KMAX || out_c <= 0 || npix <= 0 || in_zp < -128 || in_zp > 127 ||
+      wn->in_h <= 0 || wn->in_w <= 0 || wn->dil_h <= 0 || wn->dil_w <= 0)
+    return 0;
+  per_pass = min_i32(X86_WBUF / blk_bytes, X86_SB);
+  for (sb = 0; sb < nblk; sb += per_pass) {
+    const int32_t nb = min_i32(per_pass, nblk - sb);
+    int32_t j, pix, cb = 0, cy = 0, cx = 0; /* cursor: the next pixel's (b, oy, ox) */
+    for (j = 0; j < nb; ++j) {
+      const int32_t oc0 = (sb + j) * 16;
+      __m256i s0, s1;
+      x86_pack_w(w, out_c, k_n, s_n, oc0, wbuf + j * blk_bytes, &s0, &s1);
+      x86_blk_make(&blk[j], bias, mult, shift, oc0, min_i32(16, out_c - oc0));
+      /* VNNI: sum (x + 128) w = sum x w + 128 sum w */
+      blk[j].bias[0] = _mm256_sub_epi32(blk[j].bias[0], _mm256_slli_epi32(s0, 7));
+      blk[j].bias[1] = _mm256_sub_epi32(blk[j].bias[1], _mm256_slli_epi32(s1, 7));
+    }
+    for (pix = 0; pix < npix; pix += X86_P) {
+      const int32_t np = min_i32(X86_P, npix - pix);
+      int32_t i;
+      for (i = 0; i < np; ++i) {
+        x86_im2col(wn, in, cb, cy, cx, zv, xbuf + i * kp, kp);
+        if (++cx == wn->out_w) {
+          cx = 0;
+          if (++cy == wn->out_h) {
+            cy = 0;
+            ++cb;
+          }
+        }
+      }
+      for (j = 0; j < nb; ++j) {
+        const int32_t oc0 = (sb + j) * 16, n = min_i32(16, out_c - oc0);
+        int8_t *o = out + pix * out_c + oc0;
+        if (np == X86_P) {
+          x86_conv_block4(wbuf + j * blk_bytes, xbuf, kp, s_n, &blk[j], lo, hi, zp, o, out_c,
+                          n);
+        } else {
+          for (i = 0; i < np; ++i)
+            x86_conv_block1(wbuf + j * blk_bytes, xbuf + i * kp, s_n, &blk[j], lo, hi, zp,
+                            o + i * out_c, n);
+        }
+      }
+    }
+  }
+  return 1;
+}
+
+/* ---- depthwise convolution (multiplier 1): 16 channels, taps in int16 pairs ---- */
+
+static int x86_depthwise(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
+                         const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                         int8_t *out) {
+  const edgeir_window *wn = &p->win;
+  const int32_t c_n = wn->in_c, in_h = wn->in_h, in_w = wn->in_w;
+  const int32_t k_h = wn->k_h, k_w = wn->k_w, d_h = wn->dil_h, d_w = wn->dil_w;
+  const int32_t taps = k_h * k_w, pairs = (taps + 1) / 2;
+  const int32_t in_row = in_w * c_n, in_img = in_h * in_row;
+  const __m256i lo = _mm256_set1_epi32(p->act_min - p->out_zp);
+  const __m256i hi = _mm256_set1_epi32(p->act_max - p->out_zp);
+  const __m256i zp = _mm256_set1_epi32(p->out_zp);
+  const __m128i zx = _mm_set1_epi8((char)p->in_zp);
+  __m256i wv[X86_DW_TP][2];
+  int32_t t_dy[2 * X86_DW_TP], t_dx[2 * X86_DW_TP], t_off[2 * X86_DW_TP];
+  int32_t c0, t;
+  if (wn->out_c != c_n || c_n <= 0 || taps <= 0 || pairs > X86_DW_TP || p->in_zp < -128 ||
+      p->in_zp > 127 || d_h <= 0 || d_w <= 0 || in_h <= 0 || in_w <= 0)
+    return 0;
+  for (t = 0; t < taps; ++t) { /* tap t = (ky, kx): its offsets from the window origin */
+    t_dy[t] = (t / k_w) * d_h;
+    t_dx[t] = (t % k_w) * d_w;
+    t_off[t] = t_dy[t] * in_row + t_dx[t] * c_n;
+  }
+  for (c0 = 0; c0 < c_n; c0 += 16) {
+    const int32_t n = min_i32(16, c_n - c0);
+    const int wide = n > 8; /* the upper 8 channels are live */
+    x86_blk k;
+    int32_t tp, b, oy, ox;
+    for (tp = 0; tp < pairs; ++tp) {
+      const __m128i r0 = x86_load_n(w + 2 * tp * c_n + c0, n);
+      const __m128i r1 =
+          2 * tp + 1 < taps ? x86_load_n(w + (2 * tp + 1) * c_n + c0, n) : _mm_setzero_si128();
+      wv[tp][0] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(r0, r1));
+      wv[tp][1] = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(r0, r1));
+    }
+    x86_blk_make(&k, bias, mult, shift, c0, n);
+    for (b = 0; b < wn->batch; ++b) {
+      const int8_t *in_b = in + b * in_img + c0;
+      for (oy = 0; oy < wn->out_h; ++oy) {
+        const int32_t iy0 = oy * wn->stride_h - wn->pad_top;
+        int8_t *o = out + (b * wn->out_h + oy) * wn->out_w * c_n + c0;
+        for (ox = 0; ox < wn->out_w; ++ox, o += c_n) {
+          const int32_t ix0 = ox * wn->stride_w - wn->pad_left;
+          const int inside = iy0 >= 0 && iy0 + (k_h - 1) * d_h < in_h && ix0 >= 0 &&
+                             ix0 + (k_w - 1) * d_w < in_w;
+          const int8_t *x0 = inside ? in_b + iy0 * in_row + ix0 * c_n : in_b;
+          __m256i a0 = k.bias[0], a1 = k.bias[1];
+          for (tp = 0; tp < pairs; ++tp) {
+            const int32_t t0 = 2 * tp, t1 = 2 * tp + 1;
+            __m128i xa, xb;
+            if (inside) {
+              xa = x86_load_n(x0 + t_off[t0], n);
+              xb = t1 < taps ? x86_load_n(x0 + t_off[t1], n) : _mm_setzero_si128();
+            } else {
+              const int32_t ya = iy0 + t_dy[t0], xa_ = ix0 + t_dx[t0];
+              xa = (ya >= 0 && ya < in_h && xa_ >= 0 && xa_ < in_w)
+                       ? x86_load_n(in_b + ya * in_row + xa_ * c_n, n)
+                       : zx;
+              xb = _mm_setzero_si128();
+              if (t1 < taps) {
+                const int32_t yb = iy0 + t_dy[t1], xb_ = ix0 + t_dx[t1];
+                xb = (yb >= 0 && yb < in_h && xb_ >= 0 && xb_ < in_w)
+                         ? x86_load_n(in_b + yb * in_row + xb_ * c_n, n)
+                         : zx;
+              }
+            }
+            a0 = X86_MADD(a0, _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(xa, xb)), wv[tp][0]);
+            if (wide)
+              a1 = X86_MADD(a1, _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(xa, xb)), wv[tp][1]);
+          }
+          if (wide) {
+            x86_out16(o, a0, a1, &k, lo, hi, zp, n);
+          } else {
+            const __m256i r0 = x86_clamp_zp(x86_mbqm(a0, &k.rq[0]), lo, hi, zp);
+            x86_store_n(o, x86_pack8(r0), n);
+          }
+        }
+      }
+    }
+  }
+  return 1;
+}
+
+/* ---- fully connected: 4 rows at a time, 32 (VNNI) / 16 inputs per step ---- */
+
+/* horizontal sums of 4 vectors -> 4 lanes */
+static inline __m128i x86_hsum4(__m256i a0, __m256i a1, __m256i a2, __m256i a3) {
+  const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
+  return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+#if X86_VNNI
+#define X86_FC_STEP 32
+#else
+#define X86_FC_STEP 16
+#endif
+
+/* acc[0..4) = the dot products of x with rows w0 + r * n_in (r < 4) */
+static inline __m128i x86_fc_rows4(const int8_t *x, const int8_t *w0, int32_t n_in) {
+  const int8_t *w1 = w0 + n_in, *w2 = w1 + n_in, *w3 = w2 + n_in;
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  int32_t i = 0, t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+#if X86_VNNI
+  const __m256i flip = _mm256_set1_epi8((char)-128), ones = _mm256_set1_epi8(1);
+  __m256i s0 = a0, s1 = a0, s2 = a0, s3 = a0;
+  for (; i + 32 <= n_in; i += 32) {
+    const __m256i xv =
+        _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(x + i)), flip);
+    const __m256i v0 = _mm256_loadu_si256((const __m256i *)(const void *)(w0 + i));
+    const __m256i v1 = _mm256_loadu_si256((const __m256i *)(const void *)(w1 + i));
+    const __m256i v2 = _mm256_loadu_si256((const __m256i *)(const void *)(w2 + i));
+    const __m256i v3 = _mm256_loadu_si256((const __m256i *)(const void *)(w3 + i));
+    a0 = X86_DPBUSD(a0, xv, v0);
+    s0 = X86_DPBUSD(s0, ones, v0);
+    a1 = X86_DPBUSD(a1, xv, v1);
+    s1 = X86_DPBUSD(s1, ones, v1);
+    a2 = X86_DPBUSD(a2, xv, v2);
+    s2 = X86_DPBUSD(s2, ones, v2);
+    a3 = X86_DPBUSD(a3, xv, v3);
+    s3 = X86_DPBUSD(s3, ones, v3);
+  }
+  /* sum (x + 128) w - 128 sum w */
+  a0 = _mm256_sub_epi32(a0, _mm256_slli_epi32(s0, 7));
+  a1 = _mm256_sub_epi32(a1, _mm256_slli_epi32(s1, 7));
+  a2 = _mm256_sub_epi32(a2, _mm256_slli_epi32(s2, 7));
+  a3 = _mm256_sub_epi32(a3, _mm256_slli_epi32(s3, 7));
+#else
+  for (; i + 16 <= n_in; i += 16) {
+    const __m256i xv =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(x + i)));
+#define X86_FC_ROW(a, wr)                                                                   \
+  (a) = X86_MADD((a), xv,                                                                   \
+                 _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)((wr) + i))))
+    X86_FC_ROW(a0, w0);
+    X86_FC_ROW(a1, w1);
+    X86_FC_ROW(a2, w2);
+    X86_FC_ROW(a3, w3);
+#undef X86_FC_ROW
+  }
+#endif
+  for (; i < n_in; ++i) {
+    const int32_t xi = x[i];
+    t0 += xi * w0[i];
+    t1 += xi * w1[i];
+    t2 += xi * w2[i];
+    t3 += xi * w3[i];
+  }
+  return _mm_add_epi32(x86_hsum4(a0, a1, a2, a3), _mm_setr_epi32(t0, t1, t2, t3));
+}
+
+static inline int32_t x86_fc_row1(const int8_t *x, const int8_t *w0, int32_t n_in) {
+  __m256i a0 = _mm256_setzero_si256();
+  int32_t i = 0, t0 = 0;
+#if X86_VNNI
+  const __m256i flip = _mm256_set1_epi8((char)-128), ones = _mm256_set1_epi8(1);
+  __m256i s0 = a0;
+  for (; i + 32 <= n_in; i += 32) {
+    const __m256i xv =
+        _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(x + i)), flip);
+    const __m256i v0 = _mm256_loadu_si256((const __m256i *)(const void *)(w0 + i));
+    a0 = X86_DPBUSD(a0, xv, v0);
+    s0 = X86_DPBUSD(s0, ones, v0);
+  }
+  a0 = _mm256_sub_epi32(a0, _mm256_slli_epi32(s0, 7));
+#else
+  for (; i + 16 <= n_in; i += 16)
+    a0 = X86_MADD(a0, _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(x + i))),
+                  _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(w0 + i))));
+#endif
+  for (; i < n_in; ++i) t0 += x[i] * w0[i];
+  return _mm_cvtsi128_si32(x86_hsum4(a0, a0, a0, a0)) + t0;
+}
+
+static int x86_fc(const edgeir_fc_s8_params *p, const int8_t *in, const int8_t *w,
+                  const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *out) {
+  const int32_t n_in = p->in_features, n_out = p->out_features;
+  const __m256i lo = _mm256_set1_epi32(p->act_min - p->out_zp);
+  const __m256i hi = _mm256_set1_epi32(p->act_max - p->out_zp);
+  const __m256i zp = _mm256_set1_epi32(p->out_zp);
+  int32_t b;
+  if (n_in <= 0 || n_out <= 0) return 0;
+  for (b = 0; b < p->batch; ++b) {
+    const int8_t *x = in + b * n_in;
+    int8_t *y = out + b * n_out;
+    int32_t o0;
+    for (o0 = 0; o0 < n_out; o0 += 16) {
+      const int32_t n = min_i32(16, n_out - o0);
+      int32_t acc[16];
+      __m256i a0, a1;
+      x86_blk k;
+      int32_t r = 0;
+      for (; r + 4 <= n; r += 4)
+        _mm_storeu_si128((__m128i *)(void *)(acc + r),
+                         x86_fc_rows4(x, w + (o0 + r) * n_in, n_in));
+      for (; r < n; ++r) acc[r] = x86_fc_row1(x, w + (o0 + r) * n_in, n_in);
+      x86_blk_make(&k, bias, mult, shift, o0, n);
+      x86_load16_i32(acc, n, &a0, &a1);
+      x86_out16(y + o0, _mm256_add_epi32(a0, k.bias[0]), _mm256_add_epi32(a1, k.bias[1]), &k,
+                lo, hi, zp, n);
+    }
+  }
+  return 1;
+}
+
+/* ---- add: contiguous rows, 8 elements at a time ---- */
+
+typedef struct {
+  x86_rq qa, qb, qo;
+  __m256i azp, bzp, lo, hi, zp;
+  __m128i ls;
+} x86_add_k;
+
+static void x86_add_row(const edgeir_add_s8_params *p, const x86_add_k *k, const int8_t *a,
+                        const int8_t *b, int8_t *out, int32_t n) {
+  const int32_t lo = p->act_min - p->out_zp, hi = p->act_max - p->out_zp;
+  int32_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i xa =
+        _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(a + i)));
+    const __m256i xb =
+        _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(b + i)));
+    const __m256i va = _mm256_sll_epi32(_mm256_sub_epi32(xa, k->azp), k->ls);
+    const __m256i vb = _mm256_sll_epi32(_mm256_sub_epi32(xb, k->bzp), k->ls);
+    const __m256i s = _mm256_add_epi32(x86_mbqm(va, &k->qa), x86_mbqm(vb, &k->qb));
+    const __m256i r = x86_clamp_zp(x86_mbqm(s, &k->qo), k->lo, k->hi, k->zp);
+    _mm_storel_epi64((__m128i *)(void *)(out + i), x86_pack8(r));
+  }
+  for (; i < n; ++i) { /* as add_one */
+    const int32_t sa =
+        edgeir_mbqm_small(wshl(a[i] - p->a_zp, p->left_shift), p->a_mult, p->a_shift);
+    const int32_t sb =
+        edgeir_mbqm_small(wshl(b[i] - p->b_zp, p->left_shift), p->b_mult, p->b_shift);
+    const int32_t r = edgeir_mbqm_small(wadd(sa, sb), p->out_mult, p->out_shift);
+    out[i] = (int8_t)(edgeir_clamp_i32(r, lo, hi) + p->out_zp);
+  }
+}
+
+static int x86_add(const edgeir_add_s8_params *p, const int8_t *a, const int8_t *b,
+                   int8_t *out) {
+  const edgeir_bcast4 *bc = &p->bc;
+  const int32_t n3 = bc->shape[3];
+  x86_add_k k;
+  int32_t i0, i1, i2, dense = 1, stride = 1, d;
+  /* contiguous innermost rows only; shifts <= 0 (mbqm_small), left shift in [0, 31] */
+  if (bc->a_stride[3] != 1 || bc->b_stride[3] != 1 || n3 < 8 || p->a_shift > 0 ||
+      p->b_shift > 0 || p->out_shift > 0 || p->left_shift < 0 || p->left_shift > 31)
+    return 0;
+  k.qa = x86_rq_make(_mm256_set1_epi32(p->a_mult), _mm256_set1_epi32(p->a_shift));
+  k.qb = x86_rq_make(_mm256_set1_epi32(p->b_mult), _mm256_set1_epi32(p->b_shift));
+  k.qo = x86_rq_make(_mm256_set1_epi32(p->out_mult), _mm256_set1_epi32(p->out_shift));
+  k.azp = _mm256_set1_epi32(p->a_zp);
+  k.bzp = _mm256_set1_epi32(p->b_zp);
+  k.lo = _mm256_set1_epi32(p->act_min - p->out_zp);
+  k.hi = _mm256_set1_epi32(p->act_max - p->out_zp);
+  k.zp = _mm256_set1_epi32(p->out_zp);
+  k.ls = _mm_cvtsi32_si128(p->left_shift);
+  for (d = 3; d >= 0; --d) { /* a and b both dense: one row */
+    if (bc->shape[d] != 1 && (bc->a_stride[d] != stride || bc->b_stride[d] != stride)) dense = 0;
+    stride *= bc->shape[d];
+  }
+  if (dense) {
+    x86_add_row(p, &k, a, b, out, stride);
+    return 1;
+  }
+  for (i0 = 0; i0 < bc->shape[0]; ++i0)
+    for (i1 = 0; i1 < bc->shape[1]; ++i1)
+      for (i2 = 0; i2 < bc->shape[2]; ++i2) {
+        const int8_t *pa =
+            a + i0 * bc->a_stride[0] + i1 * bc->a_stride[1] + i2 * bc->a_stride[2];
+        const int8_t *pb =
+            b + i0 * bc->b_stride[0] + i1 * bc->b_stride[1] + i2 * bc->b_stride[2];
+        x86_add_row(p, &k, pa, pb, out, n3);
+        out += n3;
+      }
+  return 1;
+}
+
+#endif /* __AVX2__ && __GNUC__ */
+
 /* ---- convolution -------------------------------------------------------------------------- */
 
 #define EDGEIR_OC_BLOCK 16
@@ -125,6 +828,9 @@ static inline void axpy_s8(int32_t *acc, int32_t x, const int8_t *w, int32_t n) 
 void edgeir_conv_s8_hwio(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
                          const int32_t *bias, const int32_t *mult, const int32_t *shift,
                          int8_t *out) {
+#ifdef EDGEIR_S8_X86
+  if (x86_conv_hwio(p, in, w, bias, mult, shift, out)) return;
+#endif
   const edgeir_window *wn = &p->win;
   const int32_t in_h = wn->in_h, in_w = wn->in_w, in_c = wn->in_c;
   const int32_t out_h = wn->out_h, out_w = wn->out_w, out_c = wn->out_c;
@@ -304,6 +1010,9 @@ void edgeir_conv_s8(const edgeir_conv_s8_params *p, const int8_t *in, const int8
 void edgeir_depthwise_conv_s8(const edgeir_conv_s8_params *p, const int8_t *in,
                               const int8_t *w, const int32_t *bias, const int32_t *mult,
                               const int32_t *shift, int8_t *out) {
+#ifdef EDGEIR_S8_X86
+  if (x86_depthwise(p, in, w, bias, mult, shift, out)) return;
+#endif
   const edgeir_window *wn = &p->win;
   const int32_t in_h = wn->in_h, in_w = wn->in_w, in_c = wn->in_c;
   const int32_t out_h = wn->out_h, out_w = wn->out_w, out_c = wn->out_c;
@@ -382,6 +1091,9 @@ void edgeir_depthwise_conv_s8(const edgeir_conv_s8_params *p, const int8_t *in,
 void edgeir_fc_s8(const edgeir_fc_s8_params *p, const int8_t *in, const int8_t *w,
                   const int32_t *bias, const int32_t *mult, const int32_t *shift,
                   int8_t *out) {
+#ifdef EDGEIR_S8_X86
+  if (x86_fc(p, in, w, bias, mult, shift, out)) return;
+#endif
   const int32_t n_in = p->in_features, n_out = p->out_features;
   const int32_t out_zp = p->out_zp;
   const int32_t lo = p->act_min - out_zp, hi = p->act_max - out_zp;
@@ -420,6 +1132,9 @@ static inline int8_t add_one(const edgeir_add_s8_params *p, int32_t a, int32_t b
 
 void edgeir_add_s8(const edgeir_add_s8_params *p, const int8_t *a, const int8_t *b,
                    int8_t *out) {
+#ifdef EDGEIR_S8_X86
+  if (x86_add(p, a, b, out)) return;
+#endif
   const edgeir_bcast4 *bc = &p->bc;
   const int32_t lo = p->act_min - p->out_zp, hi = p->act_max - p->out_zp;
   const int32_t n3 = bc->shape[3], as3 = bc->a_stride[3], bs3 = bc->b_stride[3];
