@@ -361,7 +361,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
         elide_bytes=None if args.print_constants else 1024)
     report = compile_model(graph, Path(args.output), name, args.target, args.calib,
                            args.float, args.observer, args.model, inst,
-                           args.allow_soft_float, progress=None if args.quiet else print)
+                           args.allow_soft_float, progress=None if args.quiet else print,
+                           pin=args.pin, pin_budget=args.pin_budget,
+                           inplace=not args.no_inplace)
     if args.depfile:
         from compiler.fileio import write_files
 
@@ -478,7 +480,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="an .onnx, .tflite or .ir model")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
     p.add_argument("--target", default="host",
-                   help="host, cortex-m0plus, cortex-m4, cortex-m7 or cortex-m33")
+                   help="host, cortex-m0plus, cortex-m4, cortex-m4-qspi, cortex-m7, "
+                        "cortex-m33, or a .toml target description")
+    p.add_argument("--pin", default="none", choices=["none", "all", "hot"],
+                   help="weights pinned into SRAM: none (all in flash), all, or the hottest "
+                        "within --pin-budget")
+    p.add_argument("--pin-budget", type=int, default=0, metavar="BYTES",
+                   help="SRAM bytes for --pin hot")
+    p.add_argument("--no-inplace", action="store_true",
+                   help="no in-place kernels (more RAM, faster on the host)")
     p.add_argument("--calib", metavar="DATA", help="quantize a float model (PTQ) on this data")
     p.add_argument("--float", action="store_true", help="keep a float model float")
     p.add_argument("--observer", default="minmax", choices=["minmax", "percentile", "mse"])

@@ -30,8 +30,9 @@ _ITEM = re.compile(r"\s*([a-z][a-z0-9-]*)\s*(\{([^{}]*)\})?\s*(,|$)")
 def registry() -> dict[str, type[Pass]]:
     from backends.c.lower import LowerC
     from passes import PASSES
+    from passes.place_weights import PlaceWeights
 
-    return {**PASSES, LowerC.name: LowerC}
+    return {**PASSES, LowerC.name: LowerC, PlaceWeights.name: PlaceWeights}
 
 
 def parse_pipeline(text: str) -> list[Pass]:

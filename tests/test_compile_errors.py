@@ -35,7 +35,7 @@ def test_float_model_for_a_target_without_fpu(tmp_path):
                 "cortex-m0plus", "-o", "out"], tmp_path)
     assert_clean_failure(proc, 4, "no FPU", "--allow-soft-float")
     assert list(tmp_path.iterdir()) == []
-    ok = run(["compile", str(MODELS / "kws_fp32.onnx"), "--float", "--target",
+    ok = run(["compile", str(MODELS / "ad_fp32.onnx"), "--float", "--target",
               "cortex-m0plus", "--allow-soft-float", "-o", "out", "-q"], tmp_path)
     assert ok.returncode == 0, ok.stderr
 
@@ -86,3 +86,72 @@ def test_run_c_engine_end_to_end(tmp_path):
     assert c.returncode == 0 and i.returncode == 0, c.stderr + i.stderr
     a, b = np.load(tmp_path / "c.npz"), np.load(tmp_path / "i.npz")
     assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+TOML_OVERLAP = """[target]
+name = "bad"
+cpu = "cortex-m4"
+arena_region = "SRAM"
+weights_region = "FLASH"
+
+[[region]]
+name = "FLASH"
+base = 0x08000000
+size = 0x100000
+kind = "flash"
+
+[[region]]
+name = "SRAM"
+base = 0x080F0000
+size = 0x10000
+kind = "sram"
+"""
+
+TOML_SMALL = """[target]
+name = "tiny"
+cpu = "cortex-m4"
+arena_region = "SRAM"
+weights_region = "FLASH"
+
+[[region]]
+name = "FLASH"
+base = 0x08000000
+size = 1048576
+kind = "flash"
+
+[[region]]
+name = "SRAM"
+base = 0x20000000
+size = 4096
+kind = "sram"
+"""
+
+
+def test_target_with_overlapping_regions(tmp_path):
+    (tmp_path / "t.toml").write_text(TOML_OVERLAP)
+    proc = run(["compile", str(MODELS / "kws_int8.tflite"), "--target", "t.toml", "-o", "out"],
+               tmp_path)
+    assert_clean_failure(proc, 3, "t.toml", "FLASH", "SRAM", "overlap", "0x080f0000")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.toml"]
+
+
+def test_region_too_small_for_the_arena(tmp_path):
+    (tmp_path / "t.toml").write_text(TOML_SMALL)
+    proc = run(["compile", str(MODELS / "kws_int8.tflite"), "--target", "t.toml", "-o", "out"],
+               tmp_path)
+    assert_clean_failure(proc, 4, "region SRAM (4,096 B) needs 8,", "arena", "peak at node")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.toml"]
+
+
+def test_pin_budget_larger_than_sram(tmp_path):
+    proc = run(["compile", str(MODELS / "kws_int8.tflite"), "--target", "cortex-m4", "--pin",
+                "hot", "--pin-budget", "300000", "-o", "out"], tmp_path)
+    assert_clean_failure(proc, 2, "300,000", "SRAM (262,144 B)")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_malformed_target_toml(tmp_path):
+    (tmp_path / "t.toml").write_text("[target\nname = 1")
+    proc = run(["compile", str(MODELS / "kws_int8.tflite"), "--target", "t.toml", "-o", "out"],
+               tmp_path)
+    assert_clean_failure(proc, 3, "t.toml", "malformed TOML")

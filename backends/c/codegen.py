@@ -20,6 +20,7 @@ from backends.c.emit import C_TYPES, Module, emit_layers, quant_comment
 from compiler import ops
 from compiler.diagnostics import EdgeirError
 from compiler.ir import Graph, PerTensor
+from compiler.targets import Target, load_target
 
 RUNTIME = Path(__file__).with_name("runtime")
 C_KEYWORDS = frozenset("""auto break case char const continue default do double else enum
@@ -35,11 +36,13 @@ def check_name(name: str) -> None:
                           "usage")
 
 
-def generate(graph: Graph, name: str, target: str = "host", source: str = "") -> dict[str, str]:
+def generate(graph: Graph, name: str, target: Target | str = "host",
+             source: str = "") -> dict[str, str]:
     check_name(name)
+    tgt = load_target(target) if isinstance(target, str) else target
     if "arena_size" not in graph.attrs:
         raise EdgeirError("the graph has no memory plan", None, "run plan-memory", "usage")
-    m = Module(name, graph)
+    m = Module(name, graph, pinned=frozenset(graph.attrs.get("pinned_weights", ())))
     emit_layers(m)
     io_dtypes = {v.type.dtype for v in [*graph.inputs, *graph.outputs]}
     needs_f32_wrapper = io_dtypes == {"i8"} and all(
@@ -53,10 +56,18 @@ def generate(graph: Graph, name: str, target: str = "host", source: str = "") ->
         "CMakeLists.txt": _cmake(m),
         f"{name}.mk": _makefile(m),
     }
+    marker = '#include "edgeir_kernels.h"\n'
+    files[f"{name}.c"] = files[f"{name}.c"].replace(marker, marker + _sections(m, tgt), 1) \
+        + _init(m)
+    marker = "#include <stdint.h>\n"
+    files[f"{name}_weights.c"] = files[f"{name}_weights.c"].replace(
+        marker, marker + _sections(m, tgt), 1)
+    if tgt.bare_metal:
+        files[f"{name}_sections.ld"] = linker_fragment(m, tgt)
     files["edgeir_kernels.h"] = (RUNTIME / "edgeir_kernels.h").read_text()
     for k in sorted(m.kernels):
         files[k] = (RUNTIME / k).read_text()
-    files["report.json"] = json.dumps(report(m, target, source), indent=2, sort_keys=True) + "\n"
+    files["report.json"] = json.dumps(report(m, tgt, source), indent=2, sort_keys=True) + "\n"
     return files
 
 
@@ -103,6 +114,10 @@ def _header(m: Module, f32_wrapper: bool, source: str) -> str:
               "/* Where to write input i and read output i: pointers into the arena. */",
               f"void *{n}_input(int index);",
               f"void *{n}_output(int index);",
+              "/* Once at start-up, before invoke: copies the weights pinned into SRAM",
+              "   from their load address (a no-op without pinned weights, or when",
+              f"   {up}_PINNED_COPIED_BY_STARTUP is defined). */",
+              f"void {n}_init(void);",
               "/* Run the network: 0 on success. */",
               f"int {n}_invoke(void);",
               f"/* The same with a caller-supplied arena of {up}_ARENA_SIZE bytes,",
@@ -134,7 +149,7 @@ def _source(m: Module, f32_wrapper: bool, source: str) -> str:
         lines.append("#include <math.h>")
     lines += ["", "/* Weights and tables (in " + n + "_weights.c). */"] + m.array_decls
     lines += ["", f"static union {{ uint64_t align; uint8_t bytes[{up}_ARENA_SIZE]; }} "
-              f"{n}_arena;",
+              f"{n}_arena {up}_ARENA;",
               f"static const uint32_t {n}_input_offsets[] = {{{ins}}};",
               f"static const uint32_t {n}_output_offsets[] = {{{outs}}};",
               f"static const uint32_t {n}_input_bytes[] = {{{in_bytes}}};",
@@ -253,7 +268,52 @@ def _makefile(m: Module) -> str:
             f"\t$(AR) rcs $@ $^\n")
 
 
-def report(m: Module, target: str, source: str) -> dict:
+def _sections(m: Module, tgt: Target) -> str:
+    """Section macros: weights in flash, pinned weights in SRAM, the arena (bare metal)."""
+    up, n = m.name.upper(), m.name
+    if not tgt.bare_metal:
+        return f"#define {up}_WEIGHTS\n#define {up}_PINNED\n#define {up}_ARENA\n"
+    return (f"#if defined(__GNUC__)\n"
+            f'#define {up}_WEIGHTS __attribute__((section(".rodata.edgeir_{n}_weights")))\n'
+            f'#define {up}_PINNED __attribute__((section(".data.edgeir_{n}_pinned")))\n'
+            f'#define {up}_ARENA __attribute__((section(".bss.edgeir_{n}_arena")))\n'
+            f"#else\n#define {up}_WEIGHTS\n#define {up}_PINNED\n#define {up}_ARENA\n"
+            f"#endif\n")
+
+
+def _init(m: Module) -> str:
+    n, up = m.name, m.name.upper()
+    if not m.graph.attrs.get("pinned_weights"):
+        return f"\nvoid {n}_init(void) {{}}\n"
+    return (f"\n#ifndef {up}_PINNED_COPIED_BY_STARTUP\n"
+            f"extern uint8_t __edgeir_{n}_pinned_start[], __edgeir_{n}_pinned_end[];\n"
+            f"extern const uint8_t __edgeir_{n}_pinned_load[];\n#endif\n\n"
+            f"void {n}_init(void) {{\n#ifndef {up}_PINNED_COPIED_BY_STARTUP\n"
+            f"  memcpy(__edgeir_{n}_pinned_start, __edgeir_{n}_pinned_load,\n"
+            f"         (size_t)(__edgeir_{n}_pinned_end - __edgeir_{n}_pinned_start));\n"
+            f"#endif\n}}\n")
+
+
+def linker_fragment(m: Module, tgt: Target) -> str:
+    """GNU ld output sections for the model: INCLUDE it inside SECTIONS (before the
+    catch-all .rodata/.data/.bss rules) of a script whose MEMORY defines the regions."""
+    n = m.name
+    load = tgt.weights_region if tgt.region(tgt.weights_region).kind == "flash" else next(
+        r.name for r in tgt.regions if r.kind == "flash")
+    regions = ", ".join(r.name for r in tgt.regions)
+    return (f"/* Generated by edgeir for {n} on {tgt.name}. INCLUDE inside SECTIONS of a\n"
+            f"   linker script whose MEMORY defines {regions}. */\n"
+            f".edgeir_{n}_weights : ALIGN(16)\n{{\n  KEEP(*(.rodata.edgeir_{n}_weights))\n}}"
+            f" > {tgt.weights_region}\n\n"
+            f".edgeir_{n}_pinned : ALIGN(16)\n{{\n  __edgeir_{n}_pinned_start = .;\n"
+            f"  KEEP(*(.data.edgeir_{n}_pinned))\n  . = ALIGN(4);\n"
+            f"  __edgeir_{n}_pinned_end = .;\n}} > {tgt.arena_region} AT > {load}\n"
+            f"__edgeir_{n}_pinned_load = LOADADDR(.edgeir_{n}_pinned);\n\n"
+            f".edgeir_{n}_arena (NOLOAD) : ALIGN(16)\n{{\n  *(.bss.edgeir_{n}_arena)\n}}"
+            f" > {tgt.arena_region}\n")
+
+
+def report(m: Module, target: Target, source: str) -> dict:
     g = m.graph
     weights = sum(c.type.nbytes for c in g.constants)
     io_bytes = sum(v.type.nbytes for v in [*g.inputs, *g.outputs])
@@ -272,18 +332,33 @@ def report(m: Module, target: str, source: str) -> dict:
             "arena_bytes": node.result.type.nbytes,
         })
     arena = g.attrs["arena_size"]
+    pinned = m.pinned_bytes
+    placement = {
+        "regions": [{"name": r.name, "base": r.base, "size": r.size, "kind": r.kind,
+                     "wait_states": r.wait_states} for r in target.regions],
+        "arena": {"region": target.arena_region, "bytes": g.attrs["arena_size"],
+                  "section": f".bss.edgeir_{m.name}_arena"},
+        "weights": {"region": target.weights_region, "bytes": m.flash_bytes,
+                    "section": f".rodata.edgeir_{m.name}_weights"},
+        "pinned": {"region": target.arena_region, "bytes": pinned,
+                   "constants": list(g.attrs.get("pinned_weights", ())),
+                   "section": f".data.edgeir_{m.name}_pinned"},
+    }
     return {
         "model": source or g.name,
         "name": m.name,
-        "target": target,
+        "target": target.name,
+        "placement": placement,
         "macs": total_macs,
         "weights_bytes": weights,
         "arena_bytes": arena,
         "scratch_bytes": 0,
         "io_bytes": io_bytes,
-        "ram_bytes": arena,
-        "flash_bytes": weights,
-        "flash_note": "weights and tables only; add the code size of the build (size -A)",
+        "ram_bytes": arena + pinned,
+        "flash_bytes": m.flash_bytes + m.pinned_bytes,
+        "tables_bytes": m.flash_bytes + m.pinned_bytes - weights,
+        "flash_note": "weights, tables and the load image of pinned weights; add the "
+                      "code size of the build (size -A)",
         "inputs": [{"name": p, "dtype": v.type.dtype, "shape": list(v.type.shape),
                     "arena_offset": o}
                    for p, v, o in zip(g.input_names, g.inputs, g.attrs["input_offsets"])],

@@ -14,15 +14,9 @@ from backends.c.codegen import check_name, generate, write_library
 from compiler.diagnostics import EdgeirError
 from compiler.ir import Graph
 from compiler.pipeline import Instrumentation, parse_pipeline, run_pipeline
+from compiler.targets import BUILTIN, Target, load_target
 
-TARGETS = {
-    # name: (has an FPU, extra notes)
-    "host": True,
-    "cortex-m0plus": False,
-    "cortex-m4": True,
-    "cortex-m7": True,
-    "cortex-m33": True,
-}
+TARGETS = {name: t.has_fpu for name, t in BUILTIN.items()}  # built-in targets
 FLOAT_PIPELINE = "canonicalize,fold-batchnorm,fuse-activation,fold-pad,to-nhwc,canonicalize"
 QDQ_PIPELINE = ("canonicalize,fold-batchnorm,fuse-activation,qdq-to-int,fold-pad,to-nhwc,"
                 "canonicalize")
@@ -38,12 +32,13 @@ def compile_model(graph: Graph, outdir: Path, name: str, target: str = "host",
                   observer: str = "minmax", source: str = "",
                   instrument: Instrumentation | None = None,
                   allow_soft_float: bool = False,
-                  progress: Callable | None = None) -> dict:
-    """Compile ``graph`` into ``outdir``; the report as a dict."""
+                  progress: Callable | None = None, pin: str = "none",
+                  pin_budget: int = 0, inplace: bool = True) -> dict:
+    """Compile ``graph`` into ``outdir``; the report as a dict. ``target`` is a built-in
+    target name or a .toml target description."""
     check_name(name)
-    if target not in TARGETS:
-        raise EdgeirError(f"unknown target '{target}'", "--target",
-                          f"use one of {', '.join(TARGETS)}", "usage")
+    tgt = load_target(target)
+    _check_pin_budget(tgt, pin, pin_budget)
     inst = instrument or Instrumentation()
     has_qdq = any(n.op in ("quantize_linear", "dequantize_linear") for n in graph.nodes)
     if has_qdq:
@@ -64,13 +59,67 @@ def compile_model(graph: Graph, outdir: Path, name: str, target: str = "host",
     uses_float = any(v.type.dtype == "f32" for n in graph.nodes
                      for v in [*n.operands, *n.results]
                      if n.op not in ("quantize", "dequantize"))
-    if uses_float and not TARGETS[target] and not allow_soft_float:
-        raise EdgeirError(f"the model computes in float and {target} has no FPU", source or None,
-                          "quantize it (--calib DATA.npz), or pass --allow-soft-float to "
-                          "accept slow software floating point", "unsupported")
-    run_pipeline(graph, parse_pipeline(BACKEND_PIPELINE), inst)
-    files = generate(graph, name, target, source)
+    if uses_float and not tgt.has_fpu and not allow_soft_float:
+        raise EdgeirError(f"the model computes in float and {tgt.cpu} has no FPU",
+                          source or None, "quantize it (--calib DATA.npz), or pass "
+                          "--allow-soft-float to accept slow software floating point",
+                          "unsupported")
+    backend = BACKEND_PIPELINE if inplace else BACKEND_PIPELINE.replace(
+        "lower-c", "lower-c{inplace=false}")
+    budget = pin_budget if pin == "hot" else 0
+    run_pipeline(graph, parse_pipeline(f"{backend},place-weights{{pin={pin},budget={budget}}}"),
+                 inst)
+    check_fit(graph, tgt, source)
+    files = generate(graph, name, tgt, source)
     write_library(files, Path(outdir))
     import json
 
     return json.loads(files["report.json"])
+
+
+def _check_pin_budget(tgt: Target, pin: str, budget: int) -> None:
+    if pin != "none" and not tgt.bare_metal:
+        raise EdgeirError(f"--pin needs a target with memory regions, not {tgt.name}",
+                          "--pin", "use --target cortex-m4 (or a .toml target)", "usage")
+    if pin == "hot":
+        sram = tgt.region(tgt.arena_region)
+        if budget <= 0:
+            raise EdgeirError("--pin hot needs --pin-budget BYTES", "--pin-budget", None,
+                              "usage")
+        if budget > sram.size:
+            raise EdgeirError(f"pin budget {budget:,} B is larger than {sram.name} "
+                              f"({sram.size:,} B)", "--pin-budget",
+                              f"use at most {sram.size:,} B, less the arena", "usage")
+
+
+def check_fit(graph: Graph, tgt: Target, source: str) -> None:
+    """Refuse a model that does not fit the target's regions, saying what needs what."""
+    if not tgt.bare_metal:
+        return
+    from compiler.memory_usage import peak_node
+
+    arena = graph.attrs["arena_size"]
+    pinned = graph.attrs.get("pinned_bytes", 0)
+    weights = sum(c.type.nbytes for c in graph.constants) - pinned
+    sram = tgt.region(tgt.arena_region)
+    flash = tgt.region(tgt.weights_region)
+    need = {sram.name: arena + pinned}
+    need[flash.name] = need.get(flash.name, 0) + weights
+    for region_name, bytes_needed in need.items():
+        region = tgt.region(region_name)
+        if bytes_needed <= region.size:
+            continue
+        node = peak_node(graph)
+        parts = []
+        if region_name == sram.name:
+            parts.append(f"arena {arena:,} B (peak at {node})")
+            if pinned:
+                parts.append(f"pinned weights {pinned:,} B")
+        if region_name == flash.name:
+            parts.append(f"weights {weights:,} B")
+        hint = ("pin fewer weights (--pin hot with a smaller --pin-budget, or --pin none)"
+                if pinned and region_name == sram.name else
+                "quantize the model to int8 (--calib), or choose a target with more memory")
+        raise EdgeirError(f"the model does not fit: region {region.name} ({region.size:,} B) "
+                          f"needs {bytes_needed:,} B: {', '.join(parts)}", source or None,
+                          hint, "unsupported")

@@ -69,13 +69,17 @@ class Module:
     kernels: set[str] = field(default_factory=set)
     uses_math: bool = False
     counter: int = 0
+    pinned: frozenset[str] = frozenset()   # names of the constants pinned into SRAM
+    flash_bytes: int = 0                    # bytes of the const arrays (weights, tables)
+    pinned_bytes: int = 0                   # bytes of the arrays pinned into SRAM
 
     def fresh(self, stem: str) -> str:
         self.counter += 1
         return f"{self.name}_{stem}{self.counter}"
 
-    def table(self, data: np.ndarray, ctype: str, stem: str, comment: str = "") -> str:
-        """A new const array in the weights file; its C name."""
+    def table(self, data: np.ndarray, ctype: str, stem: str, comment: str = "",
+              pinned: bool = False) -> str:
+        """A new const array in the weights file (or, pinned, an SRAM copy); its C name."""
         cname = self.fresh(stem)
         flat = np.ascontiguousarray(data).reshape(-1)
         if ctype == "float":
@@ -87,8 +91,21 @@ class Module:
         body = ",\n  ".join(lines)
         note = f" /* {comment} */" if comment else ""
         size = max(len(items), 1)
-        self.array_defs.append(f"const {ctype} {cname}[{size}] = {{{note}\n  {body}\n}};\n")
-        self.array_decls.append(f"extern const {ctype} {cname}[{size}];")
+        up = self.name.upper()
+        nbytes = size * np.dtype({"float": np.float32, "int8_t": np.int8, "uint8_t": np.uint8,
+                                  "int32_t": np.int32, "int64_t": np.int64}[ctype]).itemsize
+        if pinned:
+            self.pinned_bytes += nbytes
+        else:
+            self.flash_bytes += nbytes
+        if pinned:
+            self.array_defs.append(f"{up}_PINNED {ctype} {cname}[{size}] = "
+                                   f"{{{note}\n  {body}\n}};\n")
+            self.array_decls.append(f"extern {ctype} {cname}[{size}];")
+        else:
+            self.array_defs.append(f"{up}_WEIGHTS const {ctype} {cname}[{size}] = "
+                                   f"{{{note}\n  {body}\n}};\n")
+            self.array_decls.append(f"extern const {ctype} {cname}[{size}];")
         return cname
 
     def const_array(self, value: Value, data: np.ndarray | None = None) -> str:
@@ -96,7 +113,7 @@ class Module:
             return self.arrays[id(value)]
         arr = value.data if data is None else data
         cname = self.table(arr, C_TYPES[value.type.dtype], "w",
-                           f"%{value.name}: {value.type}")
+                           f"%{value.name}: {value.type}", pinned=value.name in self.pinned)
         if data is None:
             self.arrays[id(value)] = cname
         return cname

@@ -153,11 +153,20 @@ typedef int16_t x86_xt; /* an im2col element: x */
 #define X86_KG 2
 #endif
 
-#define X86_P 4                   /* output pixels per register block (dense conv) */
-#define X86_WBUF 32768            /* bytes of packed weights (dense conv) */
-#define X86_KMAX (X86_WBUF / 16)  /* largest k_h * k_w * in_c of the dense fast path */
-#define X86_SB 16                 /* 16-channel blocks per weight packing pass */
-#define X86_DW_TP 32              /* largest (k_h * k_w + 1) / 2 of the depthwise path */
+/* Stack budgets of the fast paths (bytes of scratch; -D to change). */
+#ifndef EDGEIR_X86_WBUF
+#define EDGEIR_X86_WBUF 65536      /* packed dense-conv weights (more: interleaved per step) */
+#endif
+#ifndef EDGEIR_X86_KMAX
+#define EDGEIR_X86_KMAX 2304       /* largest k_h * k_w * in_c of the dense fast path */
+#endif
+#define X86_P 4                    /* output pixels per register block (dense conv) */
+#define X86_WBUF EDGEIR_X86_WBUF
+#define X86_KMAX EDGEIR_X86_KMAX
+#define X86_MAXBLK 128             /* 16-channel blocks (out_c <= 2048) of the fast paths */
+#define X86_DW_TP 32               /* largest (k_h * k_w + 1) / 2 of the depthwise path */
+#define X86_DW_WV 1024             /* depthwise weight vectors (32 KB): blocks * pairs * 2 */
+#define X86_DW_MAXBLK 32           /* depthwise blocks with precomputed constants */
 
 /* per-lane constants of edgeir_mbqm for 8 channels */
 typedef struct {
@@ -285,21 +294,28 @@ static inline void x86_out16(int8_t *dst, __m256i a0, __m256i a1, const x86_blk 
   x86_store_n(dst, x86_pack16(r0, r1), n);
 }
 
-/* ---- dense convolution (HWIO): im2col rows x packed weights ---- */
+/* ---- dense convolution (HWIO): im2col rows x packed weights ----
+ *
+ * Output pixels are computed in row-major order in groups of X86_P, every channel of a group
+ * before the next group, and a group's input windows are all read before any of its outputs
+ * is written: the window-kernel order of edgeir_kernels.h (the output may start below the
+ * input). Per call, the weights of each 16-channel block are packed for the MAC loop into
+ * a stack buffer; blocks past X86_WBUF bytes are interleaved from the HWIO layout at each
+ * step instead (slower, same results). */
 
 /* dst[0..n) = the im2col form of src[0..n) */
 static inline void x86_copy_x(x86_xt *dst, const int8_t *src, int32_t n) {
   int32_t i = 0;
 #if X86_VNNI
-  const __m128i bias = _mm_set1_epi8((char)-128);
+  const __m128i flip = _mm_set1_epi8((char)-128);
   for (; i + 16 <= n; i += 16)
     _mm_storeu_si128((__m128i *)(void *)(dst + i),
                      _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(src + i)),
-                                   bias));
+                                   flip));
   for (; i + 8 <= n; i += 8)
     _mm_storel_epi64((__m128i *)(void *)(dst + i),
                      _mm_xor_si128(_mm_loadl_epi64((const __m128i *)(const void *)(src + i)),
-                                   bias));
+                                   flip));
   for (; i < n; ++i) dst[i] = (uint8_t)(src[i] + 128);
 #else
   for (; i + 16 <= n; i += 16)
@@ -351,19 +367,61 @@ static void x86_im2col(const edgeir_window *wn, const int8_t *in, int32_t b, int
   x86_fill_x(dst + e, 0, kp - e);
 }
 
-/* Pack the weights of output channels [oc0, oc0 + 16) (zero beyond out_c and beyond K) for
- * s_n steps of X86_KG reduction elements: VNNI: per step 16 x 4 bytes (channel-major quads);
- * else per step 16 x 2 bytes (channel-major pairs). Returns (VNNI) the weight sums. */
-static void x86_pack_w(const int8_t *w, int32_t out_c, int32_t k_n, int32_t s_n, int32_t oc0,
-                       int8_t *dst, __m256i *sum0, __m256i *sum1) {
-  const int32_t n = min_i32(16, out_c - oc0);
+/* Where the weights of one 16-channel block come from: packed (wb, X86_KG * 16 bytes per
+ * step: VNNI channel-major quads, else channel-major pairs), or, with wb NULL, the HWIO
+ * tensor itself (rows k of out_c bytes; zero past k_n and past the block's n channels). */
+typedef struct {
+  const int8_t *wb;
+  const int8_t *w;
+  int32_t out_c, k_n, oc0, n;
+} x86_wsrc;
+
+/* The weights of step s for channels 0-7 (w0) and 8-15 (w1), ready for X86_MAC. Inlined
+ * into each caller, where src->wb is known to be packed or not. */
+static inline __attribute__((always_inline)) void x86_wstep(const x86_wsrc *src, int32_t s,
+                                                            __m256i *w0, __m256i *w1) {
+  if (src->wb) {
+#if X86_VNNI
+    *w0 = _mm256_loadu_si256((const __m256i *)(const void *)(src->wb + 64 * s));
+    *w1 = _mm256_loadu_si256((const __m256i *)(const void *)(src->wb + 64 * s + 32));
+#else
+    *w0 = _mm256_cvtepi8_epi16(
+        _mm_loadu_si128((const __m128i *)(const void *)(src->wb + 32 * s)));
+    *w1 = _mm256_cvtepi8_epi16(
+        _mm_loadu_si128((const __m128i *)(const void *)(src->wb + 32 * s + 16)));
+#endif
+  } else {
+    __m128i r[X86_KG];
+    int32_t t;
+    for (t = 0; t < X86_KG; ++t) {
+      const int32_t k = s * X86_KG + t;
+      r[t] = k < src->k_n ? x86_load_n(src->w + k * src->out_c + src->oc0, src->n)
+                          : _mm_setzero_si128();
+    }
+#if X86_VNNI
+    {
+      const __m128i t0 = _mm_unpacklo_epi8(r[0], r[1]), t1 = _mm_unpackhi_epi8(r[0], r[1]);
+      const __m128i t2 = _mm_unpacklo_epi8(r[2], r[3]), t3 = _mm_unpackhi_epi8(r[2], r[3]);
+      *w0 = _mm256_set_m128i(_mm_unpackhi_epi16(t0, t2), _mm_unpacklo_epi16(t0, t2));
+      *w1 = _mm256_set_m128i(_mm_unpackhi_epi16(t1, t3), _mm_unpacklo_epi16(t1, t3));
+    }
+#else
+    *w0 = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(r[0], r[1]));
+    *w1 = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(r[0], r[1]));
+#endif
+  }
+}
+
+/* Pack the block's weights (s_n steps) into dst, in x86_wstep's packed format. */
+static void x86_pack_w(const x86_wsrc *src, int32_t s_n, int8_t *dst) {
   int32_t s;
   for (s = 0; s < s_n; ++s) {
     __m128i r[X86_KG];
     int32_t t;
     for (t = 0; t < X86_KG; ++t) {
       const int32_t k = s * X86_KG + t;
-      r[t] = k < k_n ? x86_load_n(w + k * out_c + oc0, n) : _mm_setzero_si128();
+      r[t] = k < src->k_n ? x86_load_n(src->w + k * src->out_c + src->oc0, src->n)
+                          : _mm_setzero_si128();
     }
 #if X86_VNNI
     {
@@ -379,38 +437,11 @@ static void x86_pack_w(const int8_t *w, int32_t out_c, int32_t k_n, int32_t s_n,
     _mm_storeu_si128((__m128i *)(void *)(dst + 32 * s + 16), _mm_unpackhi_epi8(r[0], r[1]));
 #endif
   }
-#if X86_VNNI
-  {
-    const __m256i ones = _mm256_set1_epi8(1);
-    __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
-    for (s = 0; s < s_n; ++s) {
-      a0 = X86_DPBUSD(a0, ones, _mm256_loadu_si256((const __m256i *)(const void *)(dst + 64 * s)));
-      a1 = X86_DPBUSD(a1, ones,
-                      _mm256_loadu_si256((const __m256i *)(const void *)(dst + 64 * s + 32)));
-    }
-    *sum0 = a0;
-    *sum1 = a1;
-  }
-#else
-  *sum0 = _mm256_setzero_si256();
-  *sum1 = _mm256_setzero_si256();
-#endif
 }
 
-/* the two weight vectors (channels 0-7, 8-15) of step s */
 #if X86_VNNI
-#define X86_WSTEP(wb, s, w0, w1)                                                   \
-  do {                                                                             \
-    (w0) = _mm256_loadu_si256((const __m256i *)(const void *)((wb) + 64 * (s)));      \
-    (w1) = _mm256_loadu_si256((const __m256i *)(const void *)((wb) + 64 * (s) + 32)); \
-  } while (0)
 #define X86_MAC(acc, x, w) X86_DPBUSD((acc), (x), (w))
 #else
-#define X86_WSTEP(wb, s, w0, w1)                                                              \
-  do {                                                                                        \
-    (w0) = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)((wb) + 32 * (s))));      \
-    (w1) = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)((wb) + 32 * (s) + 16))); \
-  } while (0)
 #define X86_MAC(acc, x, w) X86_MADD((acc), (x), (w))
 #endif
 
@@ -419,17 +450,17 @@ static inline __m256i x86_xstep(const x86_xt *x, int32_t s) {
   return _mm256_broadcastd_epi32(_mm_loadu_si32((const void *)(x + X86_KG * s)));
 }
 
-/* 4 output pixels x 16 channels */
-static inline void x86_conv_block4(const int8_t *wb, const x86_xt *xb, int32_t kp, int32_t s_n,
-                                   const x86_blk *k, __m256i lo, __m256i hi, __m256i zp,
-                                   int8_t *o, int32_t out_c, int32_t n) {
+/* 4 output pixels (im2col rows xb + i * kp, outputs o + i * out_c) x 16 channels */
+static inline __attribute__((always_inline)) void x86_conv_block4(
+    const x86_wsrc *src, const x86_xt *xb, int32_t kp, int32_t s_n, const x86_blk *k,
+    __m256i lo, __m256i hi, __m256i zp, int8_t *o, int32_t out_c) {
   const x86_xt *x0 = xb, *x1 = xb + kp, *x2 = xb + 2 * kp, *x3 = xb + 3 * kp;
   __m256i a00 = k->bias[0], a01 = k->bias[1], a10 = a00, a11 = a01;
   __m256i a20 = a00, a21 = a01, a30 = a00, a31 = a01;
   int32_t s;
   for (s = 0; s < s_n; ++s) {
     __m256i w0, w1, v;
-    X86_WSTEP(wb, s, w0, w1);
+    x86_wstep(src, s, &w0, &w1);
     v = x86_xstep(x0, s);
     a00 = X86_MAC(a00, v, w0);
     a01 = X86_MAC(a01, v, w1);
@@ -443,26 +474,59 @@ static inline void x86_conv_block4(const int8_t *wb, const x86_xt *xb, int32_t k
     a30 = X86_MAC(a30, v, w0);
     a31 = X86_MAC(a31, v, w1);
   }
-  x86_out16(o, a00, a01, k, lo, hi, zp, n);
-  x86_out16(o + out_c, a10, a11, k, lo, hi, zp, n);
-  x86_out16(o + 2 * out_c, a20, a21, k, lo, hi, zp, n);
-  x86_out16(o + 3 * out_c, a30, a31, k, lo, hi, zp, n);
+  x86_out16(o, a00, a01, k, lo, hi, zp, src->n);
+  x86_out16(o + out_c, a10, a11, k, lo, hi, zp, src->n);
+  x86_out16(o + 2 * out_c, a20, a21, k, lo, hi, zp, src->n);
+  x86_out16(o + 3 * out_c, a30, a31, k, lo, hi, zp, src->n);
 }
 
 /* 1 output pixel x 16 channels */
-static inline void x86_conv_block1(const int8_t *wb, const x86_xt *x0, int32_t s_n,
-                                   const x86_blk *k, __m256i lo, __m256i hi, __m256i zp,
-                                   int8_t *o, int32_t n) {
+static inline __attribute__((always_inline)) void x86_conv_block1(
+    const x86_wsrc *src, const x86_xt *x0, int32_t s_n, const x86_blk *k, __m256i lo,
+    __m256i hi, __m256i zp, int8_t *o) {
   __m256i a00 = k->bias[0], a01 = k->bias[1];
   int32_t s;
   for (s = 0; s < s_n; ++s) {
     __m256i w0, w1, v;
-    X86_WSTEP(wb, s, w0, w1);
+    x86_wstep(src, s, &w0, &w1);
     v = x86_xstep(x0, s);
     a00 = X86_MAC(a00, v, w0);
     a01 = X86_MAC(a01, v, w1);
   }
-  x86_out16(o, a00, a01, k, lo, hi, zp, n);
+  x86_out16(o, a00, a01, k, lo, hi, zp, src->n);
+}
+
+/* all blocks of one pixel group; wb: the packed blocks (the first n_packed) */
+static void x86_conv_group(const x86_wsrc *raw, const int8_t *wb, int32_t n_packed,
+                           int32_t nblk, int32_t blk_bytes, const int32_t *bias_t,
+                           const int32_t *mult, const int32_t *shift, const x86_xt *xb,
+                           int32_t kp, int32_t s_n, int32_t np, __m256i lo, __m256i hi,
+                           __m256i zp, int8_t *o, int32_t out_c) {
+  int32_t j, i;
+  for (j = 0; j < nblk; ++j) {
+    x86_wsrc src = *raw;
+    x86_blk k;
+    src.oc0 = j * 16;
+    src.n = min_i32(16, out_c - src.oc0);
+    x86_blk_make(&k, bias_t, mult, shift, src.oc0, src.n);
+    if (j < n_packed) {
+      src.wb = wb + j * blk_bytes;
+      if (np == X86_P) {
+        x86_conv_block4(&src, xb, kp, s_n, &k, lo, hi, zp, o + src.oc0, out_c);
+      } else {
+        for (i = 0; i < np; ++i)
+          x86_conv_block1(&src, xb + i * kp, s_n, &k, lo, hi, zp, o + i * out_c + src.oc0);
+      }
+    } else {
+      src.wb = NULL;
+      if (np == X86_P) {
+        x86_conv_block4(&src, xb, kp, s_n, &k, lo, hi, zp, o + src.oc0, out_c);
+      } else {
+        for (i = 0; i < np; ++i)
+          x86_conv_block1(&src, xb + i * kp, s_n, &k, lo, hi, zp, o + i * out_c + src.oc0);
+      }
+    }
+  }
 }
 
 static int x86_conv_hwio(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
@@ -485,55 +549,66 @@ static int x86_conv_hwio(const edgeir_conv_s8_params *p, const int8_t *in, const
 #endif
   int8_t wbuf[X86_WBUF];
   x86_xt xbuf[X86_P * X86_KMAX];
-  x86_blk blk[X86_SB];
-  int32_t per_pass, sb;
-  if (k_n <= 0 || k_n > X86_KMAX || out_c <= 0 || npix <= 0 || in_zp < -128 || in_zp > 127 ||
-      wn->in_h <= 0 || wn->in_w <= 0 || wn->dil_h <= 0 || wn->dil_w <= 0)
+  int32_t bias_t[X86_MAXBLK * 16];
+  x86_wsrc raw;
+  int32_t n_packed, j, pix, cb = 0, cy = 0, cx = 0; /* cursor: the next pixel's (b, oy, ox) */
+  if (k_n <= 0 || k_n > X86_KMAX || out_c <= 0 || nblk > X86_MAXBLK || npix <= 0 ||
+      in_zp < -128 || in_zp > 127 || wn->in_h <= 0 || wn->in_w <= 0 || wn->dil_h <= 0 ||
+      wn->dil_w <= 0)
     return 0;
-  per_pass = min_i32(X86_WBUF / blk_bytes, X86_SB);
-  for (sb = 0; sb < nblk; sb += per_pass) {
-    const int32_t nb = min_i32(per_pass, nblk - sb);
-    int32_t j, pix, cb = 0, cy = 0, cx = 0; /* cursor: the next pixel's (b, oy, ox) */
-    for (j = 0; j < nb; ++j) {
-      const int32_t oc0 = (sb + j) * 16;
-      __m256i s0, s1;
-      x86_pack_w(w, out_c, k_n, s_n, oc0, wbuf + j * blk_bytes, &s0, &s1);
-      x86_blk_make(&blk[j], bias, mult, shift, oc0, min_i32(16, out_c - oc0));
-      /* VNNI: sum (x + 128) w = sum x w + 128 sum w */
-      blk[j].bias[0] = _mm256_sub_epi32(blk[j].bias[0], _mm256_slli_epi32(s0, 7));
-      blk[j].bias[1] = _mm256_sub_epi32(blk[j].bias[1], _mm256_slli_epi32(s1, 7));
+  raw.wb = NULL;
+  raw.w = w;
+  raw.out_c = out_c;
+  raw.k_n = k_n;
+  n_packed = min_i32(nblk, X86_WBUF / blk_bytes);
+  for (j = 0; j < nblk; ++j) {
+    const int32_t oc0 = j * 16, n = min_i32(16, out_c - oc0);
+    __m256i b0, b1;
+    x86_load16_i32(bias ? bias + oc0 : NULL, n, &b0, &b1);
+    raw.oc0 = oc0;
+    raw.n = n;
+    if (j < n_packed) x86_pack_w(&raw, s_n, wbuf + j * blk_bytes);
+#if X86_VNNI
+    { /* sum (x + 128) w = sum x w + 128 sum w: the bias takes -128 sum w */
+      const __m256i ones = _mm256_set1_epi8(1);
+      __m256i s0 = _mm256_setzero_si256(), s1 = s0, w0, w1;
+      x86_wsrc src = raw;
+      int32_t s;
+      src.wb = j < n_packed ? wbuf + j * blk_bytes : NULL;
+      for (s = 0; s < s_n; ++s) {
+        x86_wstep(&src, s, &w0, &w1);
+        s0 = X86_DPBUSD(s0, ones, w0);
+        s1 = X86_DPBUSD(s1, ones, w1);
+      }
+      b0 = _mm256_sub_epi32(b0, _mm256_slli_epi32(s0, 7));
+      b1 = _mm256_sub_epi32(b1, _mm256_slli_epi32(s1, 7));
     }
-    for (pix = 0; pix < npix; pix += X86_P) {
-      const int32_t np = min_i32(X86_P, npix - pix);
-      int32_t i;
-      for (i = 0; i < np; ++i) {
-        x86_im2col(wn, in, cb, cy, cx, zv, xbuf + i * kp, kp);
-        if (++cx == wn->out_w) {
-          cx = 0;
-          if (++cy == wn->out_h) {
-            cy = 0;
-            ++cb;
-          }
+#endif
+    _mm256_storeu_si256((__m256i *)(void *)(bias_t + oc0), b0);
+    _mm256_storeu_si256((__m256i *)(void *)(bias_t + oc0 + 8), b1);
+  }
+  for (pix = 0; pix < npix; pix += X86_P) {
+    const int32_t np = min_i32(X86_P, npix - pix);
+    int32_t i;
+    for (i = 0; i < np; ++i) {
+      x86_im2col(wn, in, cb, cy, cx, zv, xbuf + i * kp, kp);
+      if (++cx == wn->out_w) {
+        cx = 0;
+        if (++cy == wn->out_h) {
+          cy = 0;
+          ++cb;
         }
       }
-      for (j = 0; j < nb; ++j) {
-        const int32_t oc0 = (sb + j) * 16, n = min_i32(16, out_c - oc0);
-        int8_t *o = out + pix * out_c + oc0;
-        if (np == X86_P) {
-          x86_conv_block4(wbuf + j * blk_bytes, xbuf, kp, s_n, &blk[j], lo, hi, zp, o, out_c,
-                          n);
-        } else {
-          for (i = 0; i < np; ++i)
-            x86_conv_block1(wbuf + j * blk_bytes, xbuf + i * kp, s_n, &blk[j], lo, hi, zp,
-                            o + i * out_c, n);
-        }
-      }
     }
+    x86_conv_group(&raw, wbuf, n_packed, nblk, blk_bytes, bias_t, mult, shift, xbuf, kp, s_n,
+                   np, lo, hi, zp, out + pix * out_c, out_c);
   }
   return 1;
 }
 
-/* ---- depthwise convolution (multiplier 1): 16 channels, taps in int16 pairs ---- */
+/* ---- depthwise convolution (multiplier 1): 16 channels, taps in int16 pairs ----
+ * Pixels in row-major order, all channels of a pixel before the next (window-kernel order).
+ * Per call, the weights of each 16-channel block are interleaved in tap pairs (int16). */
 
 static int x86_depthwise(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
                          const int32_t *bias, const int32_t *mult, const int32_t *shift,
@@ -542,74 +617,87 @@ static int x86_depthwise(const edgeir_conv_s8_params *p, const int8_t *in, const
   const int32_t c_n = wn->in_c, in_h = wn->in_h, in_w = wn->in_w;
   const int32_t k_h = wn->k_h, k_w = wn->k_w, d_h = wn->dil_h, d_w = wn->dil_w;
   const int32_t taps = k_h * k_w, pairs = (taps + 1) / 2;
+  const int32_t nblk = (c_n + 15) / 16;
   const int32_t in_row = in_w * c_n, in_img = in_h * in_row;
   const __m256i lo = _mm256_set1_epi32(p->act_min - p->out_zp);
   const __m256i hi = _mm256_set1_epi32(p->act_max - p->out_zp);
   const __m256i zp = _mm256_set1_epi32(p->out_zp);
   const __m128i zx = _mm_set1_epi8((char)p->in_zp);
-  __m256i wv[X86_DW_TP][2];
+  __m256i wv[X86_DW_WV];           /* [block][pair][2] */
+  x86_blk kt[X86_DW_MAXBLK];
   int32_t t_dy[2 * X86_DW_TP], t_dx[2 * X86_DW_TP], t_off[2 * X86_DW_TP];
-  int32_t c0, t;
-  if (wn->out_c != c_n || c_n <= 0 || taps <= 0 || pairs > X86_DW_TP || p->in_zp < -128 ||
-      p->in_zp > 127 || d_h <= 0 || d_w <= 0 || in_h <= 0 || in_w <= 0)
+  int32_t j, t, b, oy, ox;
+  if (wn->out_c != c_n || c_n <= 0 || taps <= 0 || pairs > X86_DW_TP ||
+      nblk * pairs * 2 > X86_DW_WV || p->in_zp < -128 || p->in_zp > 127 || d_h <= 0 ||
+      d_w <= 0 || in_h <= 0 || in_w <= 0)
     return 0;
   for (t = 0; t < taps; ++t) { /* tap t = (ky, kx): its offsets from the window origin */
     t_dy[t] = (t / k_w) * d_h;
     t_dx[t] = (t % k_w) * d_w;
     t_off[t] = t_dy[t] * in_row + t_dx[t] * c_n;
   }
-  for (c0 = 0; c0 < c_n; c0 += 16) {
-    const int32_t n = min_i32(16, c_n - c0);
-    const int wide = n > 8; /* the upper 8 channels are live */
-    x86_blk k;
-    int32_t tp, b, oy, ox;
+  for (j = 0; j < nblk; ++j) {
+    const int32_t c0 = 16 * j, n = min_i32(16, c_n - c0);
+    int32_t tp;
     for (tp = 0; tp < pairs; ++tp) {
       const __m128i r0 = x86_load_n(w + 2 * tp * c_n + c0, n);
       const __m128i r1 =
           2 * tp + 1 < taps ? x86_load_n(w + (2 * tp + 1) * c_n + c0, n) : _mm_setzero_si128();
-      wv[tp][0] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(r0, r1));
-      wv[tp][1] = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(r0, r1));
+      wv[(j * pairs + tp) * 2] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(r0, r1));
+      wv[(j * pairs + tp) * 2 + 1] = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(r0, r1));
     }
-    x86_blk_make(&k, bias, mult, shift, c0, n);
-    for (b = 0; b < wn->batch; ++b) {
-      const int8_t *in_b = in + b * in_img + c0;
-      for (oy = 0; oy < wn->out_h; ++oy) {
-        const int32_t iy0 = oy * wn->stride_h - wn->pad_top;
-        int8_t *o = out + (b * wn->out_h + oy) * wn->out_w * c_n + c0;
-        for (ox = 0; ox < wn->out_w; ++ox, o += c_n) {
-          const int32_t ix0 = ox * wn->stride_w - wn->pad_left;
-          const int inside = iy0 >= 0 && iy0 + (k_h - 1) * d_h < in_h && ix0 >= 0 &&
-                             ix0 + (k_w - 1) * d_w < in_w;
-          const int8_t *x0 = inside ? in_b + iy0 * in_row + ix0 * c_n : in_b;
-          __m256i a0 = k.bias[0], a1 = k.bias[1];
+    if (j < X86_DW_MAXBLK) x86_blk_make(&kt[j], bias, mult, shift, c0, n);
+  }
+  for (b = 0; b < wn->batch; ++b) {
+    const int8_t *in_b = in + b * in_img;
+    for (oy = 0; oy < wn->out_h; ++oy) {
+      const int32_t iy0 = oy * wn->stride_h - wn->pad_top;
+      int8_t *o = out + (b * wn->out_h + oy) * wn->out_w * c_n;
+      for (ox = 0; ox < wn->out_w; ++ox, o += c_n) {
+        const int32_t ix0 = ox * wn->stride_w - wn->pad_left;
+        const int inside = iy0 >= 0 && iy0 + (k_h - 1) * d_h < in_h && ix0 >= 0 &&
+                           ix0 + (k_w - 1) * d_w < in_w;
+        const int8_t *x0 = inside ? in_b + iy0 * in_row + ix0 * c_n : in_b;
+        for (j = 0; j < nblk; ++j) {
+          const int32_t c0 = 16 * j, n = min_i32(16, c_n - c0);
+          const int wide = n > 8; /* the upper 8 channels are live */
+          const __m256i *wj = wv + j * pairs * 2;
+          x86_blk kb;
+          const x86_blk *k = j < X86_DW_MAXBLK ? &kt[j] : &kb;
+          __m256i a0, a1;
+          int32_t tp;
+          if (j >= X86_DW_MAXBLK) x86_blk_make(&kb, bias, mult, shift, c0, n);
+          a0 = k->bias[0];
+          a1 = k->bias[1];
           for (tp = 0; tp < pairs; ++tp) {
             const int32_t t0 = 2 * tp, t1 = 2 * tp + 1;
             __m128i xa, xb;
             if (inside) {
-              xa = x86_load_n(x0 + t_off[t0], n);
-              xb = t1 < taps ? x86_load_n(x0 + t_off[t1], n) : _mm_setzero_si128();
+              xa = x86_load_n(x0 + t_off[t0] + c0, n);
+              xb = t1 < taps ? x86_load_n(x0 + t_off[t1] + c0, n) : _mm_setzero_si128();
             } else {
               const int32_t ya = iy0 + t_dy[t0], xa_ = ix0 + t_dx[t0];
               xa = (ya >= 0 && ya < in_h && xa_ >= 0 && xa_ < in_w)
-                       ? x86_load_n(in_b + ya * in_row + xa_ * c_n, n)
+                       ? x86_load_n(in_b + ya * in_row + xa_ * c_n + c0, n)
                        : zx;
               xb = _mm_setzero_si128();
               if (t1 < taps) {
                 const int32_t yb = iy0 + t_dy[t1], xb_ = ix0 + t_dx[t1];
                 xb = (yb >= 0 && yb < in_h && xb_ >= 0 && xb_ < in_w)
-                         ? x86_load_n(in_b + yb * in_row + xb_ * c_n, n)
+                         ? x86_load_n(in_b + yb * in_row + xb_ * c_n + c0, n)
                          : zx;
               }
             }
-            a0 = X86_MADD(a0, _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(xa, xb)), wv[tp][0]);
+            a0 = X86_MADD(a0, _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(xa, xb)), wj[2 * tp]);
             if (wide)
-              a1 = X86_MADD(a1, _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(xa, xb)), wv[tp][1]);
+              a1 = X86_MADD(a1, _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(xa, xb)),
+                            wj[2 * tp + 1]);
           }
           if (wide) {
-            x86_out16(o, a0, a1, &k, lo, hi, zp, n);
+            x86_out16(o + c0, a0, a1, k, lo, hi, zp, n);
           } else {
-            const __m256i r0 = x86_clamp_zp(x86_mbqm(a0, &k.rq[0]), lo, hi, zp);
-            x86_store_n(o, x86_pack8(r0), n);
+            const __m256i r0 = x86_clamp_zp(x86_mbqm(a0, &k->rq[0]), lo, hi, zp);
+            x86_store_n(o + c0, x86_pack8(r0), n);
           }
         }
       }
