@@ -247,6 +247,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     graph = load_model(args.model, parse_input_shapes(args.input_shape))
     if args.pipeline:
         _run_passes(graph, args)
+    if args.memory or args.svg or args.png:
+        from compiler.memory_report import show_memory
+
+        show_memory(graph, args.model, calib=args.calib, observer=args.observer,
+                    svg=args.svg, png=args.png, as_json=args.json)
+        return 0
     report = None
     if args.calib:
         from compiler.text import parse, print_graph
@@ -453,6 +459,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "show each layer's int8 SQNR")
     p.add_argument("--val", metavar="DATA", help="data for the SQNR (default: --calib)")
     p.add_argument("--observer", default="minmax", choices=["minmax", "percentile", "mse"])
+    p.add_argument("--memory", action="store_true",
+                   help="compile as `edgeir compile` would and show the arena plan: each "
+                   "buffer's bytes, offset and live steps, the lower bound and the peak step "
+                   "(a float model stays float unless --calib)")
+    p.add_argument("--svg", metavar="FILE", help="draw the arena plan as an SVG (implies "
+                   "--memory)")
+    p.add_argument("--png", metavar="FILE", help="draw the arena plan as a PNG; needs "
+                   "matplotlib (implies --memory)")
     _add_input_shape(p)
     _add_pipeline_flags(p)
     p.set_defaults(func=cmd_show)

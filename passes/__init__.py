@@ -10,11 +10,12 @@ from passes.fuse_activation import FuseActivation
 from passes.plan_memory import PlanMemory
 from passes.qdq_to_int import QdqToInt
 from passes.quantize import Quantize
+from passes.schedule import Schedule
 from passes.to_nhwc import ToNHWC
 
 PASSES: dict[str, type[Pass]] = {
     p.name: p for p in (Canonicalize, FoldBatchNorm, FuseActivation, FoldPad, QdqToInt,
-                        Quantize, ToNHWC, PlanMemory)
+                        Quantize, ToNHWC, PlanMemory, Schedule)
 }
 
 # The standard float pipeline `edgeir opt` and `edgeir compile` run by default.

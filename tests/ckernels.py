@@ -218,6 +218,7 @@ class RequantizeParams(ctypes.Structure):
 # (kernel, params struct, number of pointer arguments after the struct)
 S8_KERNELS: dict[str, tuple[type[ctypes.Structure], int]] = {
     "edgeir_conv_s8": (ConvS8Params, 6),
+    "edgeir_conv_s8_hwio": (ConvS8Params, 6),
     "edgeir_depthwise_conv_s8": (ConvS8Params, 6),
     "edgeir_fc_s8": (FcS8Params, 6),
     "edgeir_add_s8": (AddS8Params, 3),
