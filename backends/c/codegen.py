@@ -314,6 +314,8 @@ def linker_fragment(m: Module, tgt: Target) -> str:
 
 
 def report(m: Module, target: Target, source: str) -> dict:
+    from compiler.memory_report import buffer_table, peak
+
     g = m.graph
     weights = sum(c.type.nbytes for c in g.constants)
     io_bytes = sum(v.type.nbytes for v in [*g.inputs, *g.outputs])
@@ -332,6 +334,7 @@ def report(m: Module, target: Target, source: str) -> dict:
             "arena_bytes": node.result.type.nbytes,
         })
     arena = g.attrs["arena_size"]
+    buffers = buffer_table(g)  # the arena plan: one row per buffer (and the peak step below)
     pinned = m.pinned_bytes
     placement = {
         "regions": [{"name": r.name, "base": r.base, "size": r.size, "kind": r.kind,
@@ -367,6 +370,8 @@ def report(m: Module, target: Target, source: str) -> dict:
                     for p, v, o in zip(g.output_names, g.outputs, g.attrs["output_offsets"])],
         "kernels": sorted({layer["kernel"] for layer in layers if layer["kernel"] != "alias"}),
         "layers": layers,
+        "buffers": buffers,
+        "peak": peak(g, buffers),
     }
 
 
