@@ -25,7 +25,7 @@ from compiler.pipeline import Instrumentation, parse_pipeline, run_pipeline
 from compiler.text import parse_file
 
 # Passes whose docstring promises the outputs bit for bit.
-BIT_EXACT = frozenset({"canonicalize", "fuse-activation", "fold-pad", "to-nhwc"})
+BIT_EXACT = frozenset({"canonicalize", "fuse-activation", "fold-pad", "to-nhwc", "schedule"})
 DEFAULT_RTOL = 1e-5
 
 
