@@ -20,7 +20,7 @@ TARGETS = {name: t.has_fpu for name, t in BUILTIN.items()}  # built-in targets
 FLOAT_PIPELINE = "canonicalize,fold-batchnorm,fuse-activation,fold-pad,to-nhwc,canonicalize"
 QDQ_PIPELINE = ("canonicalize,fold-batchnorm,fuse-activation,qdq-to-int,fold-pad,to-nhwc,"
                 "canonicalize")
-BACKEND_PIPELINE = "lower-c,plan-memory{algo=exact,budget-ms=500}"
+BACKEND_PIPELINE = "schedule{budget-ms=500},lower-c,plan-memory{algo=exact,budget-ms=500}"
 
 
 def is_float_graph(graph: Graph) -> bool:
