@@ -125,3 +125,33 @@ def test_planner_properties(graph, algo, alignment):
 
     assert all(np.array_equal(a, b) for a, b in zip(interp.run(g, feeds).values(),
                                                        interp.run(parse(text), feeds).values()))
+
+
+def _shared_graphs():
+    from pathlib import Path
+
+    from compiler.cli import load_model
+
+    models = Path(__file__).resolve().parents[2] / "shared" / "models"
+    for f in sorted(models.glob("*_int8.tflite")):
+        yield f.name, load_model(str(f))
+
+
+def test_exact_search_within_budget_and_never_worse_than_greedy():
+    import time
+
+    from compiler.text import print_graph
+
+    for name, graph in _shared_graphs():
+        run_pipeline(graph, parse_pipeline("lower-c"))
+        text = print_graph(graph)
+        sizes = {}
+        for algo in ("greedy-size", "greedy-conflicts", "exact"):
+            g = parse(text)
+            start = time.perf_counter()
+            run_pipeline(g, parse_pipeline(f"plan-memory{{algo={algo},budget-ms=300}}"))
+            elapsed = time.perf_counter() - start
+            check_plan(g)
+            sizes[algo] = g.attrs["arena_size"]
+            assert elapsed < 0.3 + 1.5, (name, algo, elapsed)
+        assert sizes["exact"] <= min(sizes["greedy-size"], sizes["greedy-conflicts"]), name
