@@ -88,9 +88,12 @@ def buffers(graph: Graph) -> tuple[list[Buffer], dict[int, Buffer]]:
     for value in graph.inputs:
         new(value, -1)
     for position, node in enumerate(graph.nodes):
+        fused = node.attrs.get("impl") == "fused"  # computed by the next node's kernel
         for value in node.operands:
             if id(value) in of:
-                of[id(value)].last = max(of[id(value)].last, position)
+                of[id(value)].last = max(of[id(value)].last, position + fused)
+        if fused:
+            continue  # its result is never stored
         if node.attrs.get("impl") == "alias" and not node.operands[0].is_constant:
             b = of[id(node.operands[0])]
             b.values.append(node.result)
@@ -284,7 +287,7 @@ class PlanMemory(Pass):
             b.offset = placed[id(b)]
         offset_of = {id(v): b.offset for b in bufs for v in b.values}
         for node in graph.nodes:
-            node.attrs["offsets"] = tuple(offset_of[id(v)] for v in node.results)
+            node.attrs["offsets"] = tuple(offset_of.get(id(v), -1) for v in node.results)
             if node.attrs.get("scratch"):
                 node.attrs["scratch_offsets"] = (of[id(node)].offset,)
         graph.attrs["arena_size"] = size
@@ -315,6 +318,8 @@ def check_plan(graph: Graph) -> None:
         if len(node.attrs["offsets"]) != len(node.results):
             raise ValueError(f"{node.label} has {len(node.attrs['offsets'])} offsets for "
                              f"{len(node.results)} results")
+        if node.attrs.get("impl") == "fused":
+            continue
         for value, off in zip(node.results, node.attrs["offsets"]):
             offset_of[id(value)] = off
     bufs, of = buffers(graph)

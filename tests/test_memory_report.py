@@ -129,7 +129,7 @@ def test_png_needs_matplotlib(compiled, tmp_path, monkeypatch):
 
 
 def test_png_with_matplotlib(compiled, tmp_path):
-    pytest.importorskip("matplotlib")
+    import matplotlib  # noqa: F401 - a test dependency (the `test` extra pins it)
     graph, _ = compiled
     arena_png(graph, "kws", tmp_path / "a.png")
     assert (tmp_path / "a.png").read_bytes().startswith(b"\x89PNG")

@@ -27,7 +27,7 @@ DATA_KERNELS = ("edgeir_strided_copy", "edgeir_concat_piece_copy", "edgeir_split
 # Kernels of edgeir_s8.c whose names do not end in _s8.
 S8_KERNELS = ("edgeir_dequantize_s8_f32", "edgeir_requantize_8", "edgeir_conv_s8_hwio")
 INPLACE_KERNELS = ("edgeir_depthwise_conv_s8_inplace", "edgeir_pointwise_conv_s8",
-                   "edgeir_pointwise_conv_s8_reverse")
+                   "edgeir_pointwise_conv_s8_reverse", "edgeir_conv_add_s8")
 
 
 def c_float(x: float) -> str:
@@ -248,6 +248,31 @@ def _add_s8(m: Module, node: Node, a: Attrs) -> str:
                               a.a_shift, a.b_multiplier, a.b_shift, a.out_multiplier,
                               a.out_shift, a.act_min, a.act_max]))
     return f"edgeir_add_s8(&{params}, {m.ptr(x)}, {m.ptr(z)}, {m.out(node)});"
+
+
+@emitter("edgeir_conv_add_s8")
+def _conv_add_s8(m: Module, node: Node, a: Attrs) -> str:
+    from compiler import ops
+
+    k = 0 if node.operands[0].producer is not None and \
+        node.operands[0].producer.attrs.get("impl") == "fused" else 1
+    conv = node.operands[k].producer
+    ca = ops.get(conv.op).attrs_of(conv)
+    x, w, b = conv.operands
+    oc, kh, kw, _ = w.type.shape
+    cparams = m.param("edgeir_conv_s8_params", f"{window(x, conv.result, (kh, kw), ca)}, 1, "
+                      f"{ca.x_zp}, {ca.out_zp}, {ca.act_min}, {ca.act_max}")
+    aparams = m.param("edgeir_add_s8_params", "{{1, 1, 1, 1}, {0, 0, 0, 0}, {0, 0, 0, 0}}, "
+                      + _ints([a.a_zp, a.b_zp, a.out_zp, a.left_shift, a.a_multiplier,
+                               a.a_shift, a.b_multiplier, a.b_shift, a.out_multiplier,
+                               a.out_shift, a.act_min, a.act_max]))
+    wname = m.const_array(w, np.transpose(w.data, (1, 2, 3, 0)))
+    mult = per_channel(m, ca.multiplier, oc, "mult")
+    shift = per_channel(m, ca.shift, oc, "shift")
+    residual = node.operands[1 - k]
+    return (f"edgeir_conv_add_s8(&{cparams}, {m.ptr(x)}, {wname}, {m.const_array(b)}, {mult}, "
+            f"{shift}, &{aparams}, {k}, {m.ptr(residual)}, {m.out(node)}, "
+            f"(int8_t *)(arena + {a.scratch_offsets[0]}));")
 
 
 @emitter("edgeir_mul_s8")
@@ -632,7 +657,7 @@ def emit_layers(m: Module) -> None:
 
     for node in m.graph.nodes:
         impl = node.attrs.get("impl", "")
-        if impl == "alias":
+        if impl in ("alias", "fused"):  # no code: shares bytes / computed by the next node
             continue
         fn = EMITTERS.get(impl)
         if fn is None:

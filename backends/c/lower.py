@@ -73,6 +73,8 @@ class LowerC(Pass):
                 node.attrs["overlap"] = overlap
                 stats["overlap-rules"] = stats.get("overlap-rules", 0) + 1
             stats["nodes"] += 1
+        if self.inplace:
+            stats["conv-add-fused"] = fuse_conv_add(graph)
         graph.remove_unused_constants()
         return PassResult(True, stats)
 
@@ -306,3 +308,34 @@ def _ring_is_safe(node: Node) -> bool:
         if last_written_row >= copied:
             return False
     return True
+
+
+CONV_KERNELS = ("edgeir_conv_s8", "edgeir_conv_s8_hwio", "edgeir_pointwise_conv_s8",
+                "edgeir_pointwise_conv_s8_reverse")
+
+
+def fuse_conv_add(graph: Graph) -> int:
+    """An int8 add reading a convolution computed just before it (and read by nothing
+    else) becomes one kernel, edgeir_conv_add_s8: the convolution's output is never
+    stored (impl "fused"), and the add writes over its other operand in place."""
+    fused = 0
+    for j, add in enumerate(graph.nodes):
+        if add.attrs.get("impl") != "edgeir_add_s8" or j == 0:
+            continue
+        conv = graph.nodes[j - 1]
+        shapes = {v.type.shape for v in [*add.operands, add.result]}
+        if conv.attrs.get("impl") not in CONV_KERNELS or conv.attrs.get("group", 1) != 1 \
+                or len(shapes) != 1 or graph.is_output(conv.result) \
+                or len(conv.result.uses) != 1 or add.operands[0] is add.operands[1]:
+            continue
+        k = 0 if add.operands[0] is conv.result else 1
+        if add.operands[k] is not conv.result or add.operands[1 - k].is_constant:
+            continue
+        for key in ("overlap", "scratch"):
+            conv.attrs.pop(key, None)
+        conv.attrs["impl"] = "fused"
+        add.attrs["impl"] = "edgeir_conv_add_s8"
+        add.attrs["scratch"] = (4 * conv.result.type.shape[-1],)
+        add.attrs["overlap"] = (1 - k, 0, 1)
+        fused += 1
+    return fused

@@ -114,3 +114,65 @@ void edgeir_pointwise_conv_s8_reverse(const edgeir_conv_s8_params *p, const int8
     for (oc = 0; oc < out_c; ++oc) y[oc] = requant(acc[oc], mult[oc], shift[oc], out_zp, lo, hi);
   }
 }
+
+/* A convolution (groups 1, weights [k_h][k_w][in_c][out_c]) whose result feeds an int8 add
+ * with `residual`, fused: each output pixel's convolution is accumulated in `scratch`
+ * (out_c int32, 4-byte aligned), requantized as the convolution's own output (bit-exact
+ * with running the two kernels one after the other), added to the residual pixel, and
+ * written to `out`. `out` may be `residual` itself (the residual pixel is read just before
+ * the output pixel is written); `in` must not overlap either. */
+void edgeir_conv_add_s8(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
+                        const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                        const edgeir_add_s8_params *add, int32_t conv_is_b,
+                        const int8_t *residual, int8_t *out, int8_t *scratch) {
+  const edgeir_window *wn = &p->win;
+  const int32_t in_h = wn->in_h, in_w = wn->in_w, in_c = wn->in_c;
+  const int32_t out_h = wn->out_h, out_w = wn->out_w, out_c = wn->out_c;
+  const int32_t k_h = wn->k_h, k_w = wn->k_w;
+  const int32_t in_row = in_w * in_c;
+  const int32_t c_zp = p->out_zp;
+  const int32_t c_lo = p->act_min - c_zp, c_hi = p->act_max - c_zp;
+  const int32_t a_lo = add->act_min - add->out_zp, a_hi = add->act_max - add->out_zp;
+  int32_t *acc = (int32_t *)(void *)scratch;
+  int32_t b, oy, ox, oc, ky, kx, ci;
+  for (b = 0; b < wn->batch; ++b) {
+    const int8_t *in_b = in + (size_t)b * (size_t)(in_h * in_row);
+    for (oy = 0; oy < out_h; ++oy) {
+      const int32_t iy0 = oy * wn->stride_h - wn->pad_top;
+      for (ox = 0; ox < out_w; ++ox) {
+        const int32_t ix0 = ox * wn->stride_w - wn->pad_left;
+        const size_t px = ((size_t)b * (size_t)out_h + (size_t)oy) * (size_t)out_w + (size_t)ox;
+        for (oc = 0; oc < out_c; ++oc) acc[oc] = bias ? bias[oc] : 0;
+        for (ky = 0; ky < k_h; ++ky) {
+          const int32_t iy = iy0 + ky * wn->dil_h;
+          for (kx = 0; kx < k_w; ++kx) {
+            const int32_t ix = ix0 + kx * wn->dil_w;
+            const int ok = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
+            const int8_t *xp = ok ? in_b + iy * in_row + ix * in_c : 0;
+            const int8_t *wt = w + (size_t)((ky * k_w + kx) * in_c) * (size_t)out_c;
+            for (ci = 0; ci < in_c; ++ci) {
+              const int32_t xv = ok ? xp[ci] : p->in_zp;
+              const int8_t *wr = wt + (size_t)ci * (size_t)out_c;
+              for (oc = 0; oc < out_c; ++oc) acc[oc] += xv * (int32_t)wr[oc];
+            }
+          }
+        }
+        for (oc = 0; oc < out_c; ++oc) {
+          const int32_t conv = edgeir_clamp_i32(edgeir_mbqm(acc[oc], mult[oc], shift[oc]),
+                                                c_lo, c_hi) + c_zp;
+          const int32_t res = residual[px * (size_t)out_c + (size_t)oc];
+          const int32_t a = conv_is_b ? res : conv, bv = conv_is_b ? conv : res;
+          const int32_t sa = edgeir_mbqm_small((int32_t)((uint32_t)(a - add->a_zp)
+                                                         << add->left_shift),
+                                               add->a_mult, add->a_shift);
+          const int32_t sb = edgeir_mbqm_small((int32_t)((uint32_t)(bv - add->b_zp)
+                                                         << add->left_shift),
+                                               add->b_mult, add->b_shift);
+          const int32_t r = edgeir_mbqm_small(sa + sb, add->out_mult, add->out_shift);
+          out[px * (size_t)out_c + (size_t)oc] =
+              (int8_t)(edgeir_clamp_i32(r, a_lo, a_hi) + add->out_zp);
+        }
+      }
+    }
+  }
+}

@@ -168,6 +168,16 @@ typedef struct {
 void edgeir_mul_s8(const edgeir_mul_s8_params *p, const int8_t *a, const int8_t *b,
                    int8_t *out);
 
+/* A convolution fused with the int8 add that reads it (edgeir_inplace.c): groups 1,
+ * weights [k_h][k_w][in_c][out_c]; the convolution's int8 output (as edgeir_conv_s8 gives
+ * it) is added to `residual` with `add` (the convolution is the add's operand b when
+ * conv_is_b; add->bc is not used: same shapes) and written to `out`, which may be
+ * `residual`. `scratch`: out_c int32 accumulators. */
+void edgeir_conv_add_s8(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
+                        const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                        const edgeir_add_s8_params *add, int32_t conv_is_b,
+                        const int8_t *residual, int8_t *out, int8_t *scratch);
+
 typedef struct {
   edgeir_window win;       /* in_c == out_c; dil 1 */
   int32_t act_min, act_max;

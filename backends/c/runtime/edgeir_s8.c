@@ -131,14 +131,14 @@ static inline void valid_taps(int32_t origin, int32_t dil, int32_t k_n, int32_t 
 #define EDGEIR_S8_X86 1
 #include <immintrin.h>
 
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-#define X86_VNNI 1
-#define X86_DPBUSD(acc, a, b) _mm256_dpbusd_epi32((acc), (a), (b))
-#define X86_MADD(acc, a, b) _mm256_dpwssd_epi32((acc), (a), (b))
-#elif defined(__AVXVNNI__)
+#if defined(__AVXVNNI__)
 #define X86_VNNI 1
 #define X86_DPBUSD(acc, a, b) _mm256_dpbusd_avx_epi32((acc), (a), (b))
 #define X86_MADD(acc, a, b) _mm256_dpwssd_avx_epi32((acc), (a), (b))
+#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define X86_VNNI 1
+#define X86_DPBUSD(acc, a, b) _mm256_dpbusd_epi32((acc), (a), (b))
+#define X86_MADD(acc, a, b) _mm256_dpwssd_epi32((acc), (a), (b))
 #else
 #define X86_VNNI 0
 /* acc + a0 * b0 + a1 * b1 per int32 lane (int16 pairs): exact for int8-valued operands */
@@ -164,23 +164,30 @@ typedef int16_t x86_xt; /* an im2col element: x */
 #define X86_WBUF EDGEIR_X86_WBUF
 #define X86_KMAX EDGEIR_X86_KMAX
 #define X86_MAXBLK 128             /* 16-channel blocks (out_c <= 2048) of the fast paths */
-#define X86_DW_TP 32               /* largest (k_h * k_w + 1) / 2 of the depthwise path */
-#define X86_DW_WV 1024             /* depthwise weight vectors (32 KB): blocks * pairs * 2 */
-#define X86_DW_MAXBLK 32           /* depthwise blocks with precomputed constants */
+#define X86_DW_KH 16               /* largest k_h of the depthwise path */
+#define X86_DW_WV 512              /* depthwise weight vectors (16 KB): blocks * pairs * 2 */
+#define X86_DW_ZBUF 32768          /* depthwise converted input rows */
+#define X86_DW_MAXBLK 16           /* depthwise blocks with precomputed constants */
+#define X86_KT 16                  /* dense-conv blocks with precomputed constants */
 
-/* per-lane constants of edgeir_mbqm for 8 channels */
+/* per-lane constants of edgeir_mbqm for 8 channels; the flags say whether any lane shifts
+ * left and whether any lane's multiplier is INT32_MIN (else SRDHM cannot saturate) */
 typedef struct {
-  __m256i mult, left, right, mask, half;
+  __m256i mult, mult_odd, left, right, mask, half;
+  int any_left, any_sat;
 } x86_rq;
 
 static inline x86_rq x86_rq_make(__m256i mult, __m256i shift) {
   const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1);
   x86_rq q;
   q.mult = mult;
+  q.mult_odd = _mm256_srli_epi64(mult, 32);
   q.left = _mm256_max_epi32(shift, zero);
   q.right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
   q.mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, q.right), one); /* (1 << right) - 1 */
   q.half = _mm256_srli_epi32(q.mask, 1);
+  q.any_left = !_mm256_testz_si256(q.left, q.left);
+  q.any_sat = _mm256_movemask_epi8(_mm256_cmpeq_epi32(mult, _mm256_set1_epi32(INT32_MIN))) != 0;
   return q;
 }
 
@@ -193,18 +200,18 @@ static inline x86_rq x86_rq_make(__m256i mult, __m256i shift) {
  *    The 64-bit products come from vpmuldq on the even lanes and on the odd lanes shifted
  *    down. The true result lies in [-2^31 + 1, 2^31 - 2] except INT32_MIN * INT32_MIN
  *    (2^31, saturated to INT32_MAX by the scalar code); its low 32 bits are INT32_MIN,
- *    which no other input produces, so lanes equal to INT32_MIN become INT32_MAX;
+ *    which no other input produces, so lanes equal to INT32_MIN become INT32_MAX (only
+ *    needed when a lane's multiplier is INT32_MIN);
  *  - RoundingDivideByPOT as gemmlowp: (x >> e) + (remainder > (mask >> 1) + (x < 0)). */
 static inline __m256i x86_mbqm(__m256i x, const x86_rq *q) {
   const __m256i nudge = _mm256_set1_epi64x(1LL << 30);
-  const __m256i imin = _mm256_set1_epi32(INT32_MIN);
   __m256i e, o, r, rem, thr;
-  x = _mm256_sllv_epi32(x, q->left);
+  if (q->any_left) x = _mm256_sllv_epi32(x, q->left);
   e = _mm256_add_epi64(_mm256_mul_epi32(x, q->mult), nudge);
-  o = _mm256_add_epi64(
-      _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(q->mult, 32)), nudge);
+  o = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), q->mult_odd), nudge);
   r = _mm256_blend_epi32(_mm256_srli_epi64(e, 31), _mm256_slli_epi64(o, 1), 0xAA);
-  r = _mm256_add_epi32(r, _mm256_cmpeq_epi32(r, imin));
+  if (q->any_sat)
+    r = _mm256_add_epi32(r, _mm256_cmpeq_epi32(r, _mm256_set1_epi32(INT32_MIN)));
   rem = _mm256_and_si256(r, q->mask);
   thr = _mm256_sub_epi32(q->half, _mm256_srai_epi32(r, 31));
   return _mm256_sub_epi32(_mm256_srav_epi32(r, q->right), _mm256_cmpgt_epi32(rem, thr));
@@ -378,9 +385,10 @@ typedef struct {
 
 /* The weights of step s for channels 0-7 (w0) and 8-15 (w1), ready for X86_MAC. Inlined
  * into each caller, where src->wb is known to be packed or not. */
-static inline __attribute__((always_inline)) void x86_wstep(const x86_wsrc *src, int32_t s,
-                                                            __m256i *w0, __m256i *w1) {
-  if (src->wb) {
+static inline __attribute__((always_inline)) void x86_wstep(const x86_wsrc *src, int packed,
+                                                            int32_t s, __m256i *w0,
+                                                            __m256i *w1) {
+  if (packed) {
 #if X86_VNNI
     *w0 = _mm256_loadu_si256((const __m256i *)(const void *)(src->wb + 64 * s));
     *w1 = _mm256_loadu_si256((const __m256i *)(const void *)(src->wb + 64 * s + 32));
@@ -450,80 +458,96 @@ static inline __m256i x86_xstep(const x86_xt *x, int32_t s) {
   return _mm256_broadcastd_epi32(_mm_loadu_si32((const void *)(x + X86_KG * s)));
 }
 
-/* 4 output pixels (im2col rows xb + i * kp, outputs o + i * out_c) x 16 channels */
-static inline __attribute__((always_inline)) void x86_conv_block4(
-    const x86_wsrc *src, const x86_xt *xb, int32_t kp, int32_t s_n, const x86_blk *k,
-    __m256i lo, __m256i hi, __m256i zp, int8_t *o, int32_t out_c) {
-  const x86_xt *x0 = xb, *x1 = xb + kp, *x2 = xb + 2 * kp, *x3 = xb + 3 * kp;
-  __m256i a00 = k->bias[0], a01 = k->bias[1], a10 = a00, a11 = a01;
-  __m256i a20 = a00, a21 = a01, a30 = a00, a31 = a01;
-  int32_t s;
-  for (s = 0; s < s_n; ++s) {
-    __m256i w0, w1, v;
-    x86_wstep(src, s, &w0, &w1);
-    v = x86_xstep(x0, s);
-    a00 = X86_MAC(a00, v, w0);
-    a01 = X86_MAC(a01, v, w1);
-    v = x86_xstep(x1, s);
-    a10 = X86_MAC(a10, v, w0);
-    a11 = X86_MAC(a11, v, w1);
-    v = x86_xstep(x2, s);
-    a20 = X86_MAC(a20, v, w0);
-    a21 = X86_MAC(a21, v, w1);
-    v = x86_xstep(x3, s);
-    a30 = X86_MAC(a30, v, w0);
-    a31 = X86_MAC(a31, v, w1);
+/* The MAC loops: acc[i * 2 + h] (pixel i, channels 8h..8h+7) = bias + the dot products
+ * of the im2col rows xb + i * kp with the block's weights. One function per variant (not
+ * inlined: each loop keeps its accumulators in registers): packed or HWIO weights, 4
+ * pixels or 1, 16 channels or only the first 8 (narrow: blocks with n <= 8). */
+#define X86_MAC_FN(name, PACKED, WIDE, FOUR)                                             \
+  static __attribute__((noinline)) void name(const x86_wsrc *src, const x86_xt *xb,     \
+                                             int32_t kp, int32_t s_n,                    \
+                                             const __m256i *bias, __m256i *acc) {        \
+    const x86_xt *x1 = xb + kp, *x2 = xb + 2 * kp, *x3 = xb + 3 * kp;                   \
+    __m256i a00 = bias[0], a01 = bias[1], a10 = a00, a11 = a01;                         \
+    __m256i a20 = a00, a21 = a01, a30 = a00, a31 = a01;                                 \
+    int32_t s;                                                                          \
+    for (s = 0; s < s_n; ++s) {                                                         \
+      __m256i w0, w1, v;                                                                \
+      x86_wstep(src, (PACKED), s, &w0, &w1);                                            \
+      v = x86_xstep(xb, s);                                                             \
+      a00 = X86_MAC(a00, v, w0);                                                        \
+      if (WIDE) a01 = X86_MAC(a01, v, w1);                                              \
+      if (FOUR) {                                                                       \
+        v = x86_xstep(x1, s);                                                           \
+        a10 = X86_MAC(a10, v, w0);                                                      \
+        if (WIDE) a11 = X86_MAC(a11, v, w1);                                            \
+        v = x86_xstep(x2, s);                                                           \
+        a20 = X86_MAC(a20, v, w0);                                                      \
+        if (WIDE) a21 = X86_MAC(a21, v, w1);                                            \
+        v = x86_xstep(x3, s);                                                           \
+        a30 = X86_MAC(a30, v, w0);                                                      \
+        if (WIDE) a31 = X86_MAC(a31, v, w1);                                            \
+      }                                                                                 \
+    }                                                                                   \
+    acc[0] = a00;                                                                       \
+    acc[1] = a01;                                                                       \
+    if (FOUR) {                                                                         \
+      acc[2] = a10;                                                                     \
+      acc[3] = a11;                                                                     \
+      acc[4] = a20;                                                                     \
+      acc[5] = a21;                                                                     \
+      acc[6] = a30;                                                                     \
+      acc[7] = a31;                                                                     \
+    }                                                                                   \
   }
-  x86_out16(o, a00, a01, k, lo, hi, zp, src->n);
-  x86_out16(o + out_c, a10, a11, k, lo, hi, zp, src->n);
-  x86_out16(o + 2 * out_c, a20, a21, k, lo, hi, zp, src->n);
-  x86_out16(o + 3 * out_c, a30, a31, k, lo, hi, zp, src->n);
-}
 
-/* 1 output pixel x 16 channels */
-static inline __attribute__((always_inline)) void x86_conv_block1(
-    const x86_wsrc *src, const x86_xt *x0, int32_t s_n, const x86_blk *k, __m256i lo,
-    __m256i hi, __m256i zp, int8_t *o) {
-  __m256i a00 = k->bias[0], a01 = k->bias[1];
-  int32_t s;
-  for (s = 0; s < s_n; ++s) {
-    __m256i w0, w1, v;
-    x86_wstep(src, s, &w0, &w1);
-    v = x86_xstep(x0, s);
-    a00 = X86_MAC(a00, v, w0);
-    a01 = X86_MAC(a01, v, w1);
-  }
-  x86_out16(o, a00, a01, k, lo, hi, zp, src->n);
-}
+X86_MAC_FN(x86_mac4_packed, 1, 1, 1)
+X86_MAC_FN(x86_mac4_raw, 0, 1, 1)
+X86_MAC_FN(x86_mac1_packed, 1, 1, 0)
+X86_MAC_FN(x86_mac1_raw, 0, 1, 0)
+X86_MAC_FN(x86_mac4n_packed, 1, 0, 1)
+X86_MAC_FN(x86_mac4n_raw, 0, 0, 1)
+X86_MAC_FN(x86_mac1n_packed, 1, 0, 0)
+X86_MAC_FN(x86_mac1n_raw, 0, 0, 0)
 
-/* all blocks of one pixel group; wb: the packed blocks (the first n_packed) */
+/* all blocks of one group of np pixels; wb: the packed blocks (the first n_packed) */
 static void x86_conv_group(const x86_wsrc *raw, const int8_t *wb, int32_t n_packed,
-                           int32_t nblk, int32_t blk_bytes, const int32_t *bias_t,
-                           const int32_t *mult, const int32_t *shift, const x86_xt *xb,
-                           int32_t kp, int32_t s_n, int32_t np, __m256i lo, __m256i hi,
-                           __m256i zp, int8_t *o, int32_t out_c) {
+                           int32_t nblk, int32_t blk_bytes, const x86_blk *kt,
+                           const int32_t *bias_t, const int32_t *mult, const int32_t *shift,
+                           const x86_xt *xb, int32_t kp, int32_t s_n, int32_t np, __m256i lo,
+                           __m256i hi, __m256i zp, int8_t *o, int32_t out_c) {
   int32_t j, i;
   for (j = 0; j < nblk; ++j) {
     x86_wsrc src = *raw;
-    x86_blk k;
+    x86_blk kb;
+    const x86_blk *k = j < X86_KT ? &kt[j] : &kb;
+    __m256i acc[2 * X86_P];
+    const int packed = j < n_packed, narrow = out_c - 16 * j <= 8;
     src.oc0 = j * 16;
     src.n = min_i32(16, out_c - src.oc0);
-    x86_blk_make(&k, bias_t, mult, shift, src.oc0, src.n);
-    if (j < n_packed) {
-      src.wb = wb + j * blk_bytes;
-      if (np == X86_P) {
-        x86_conv_block4(&src, xb, kp, s_n, &k, lo, hi, zp, o + src.oc0, out_c);
-      } else {
-        for (i = 0; i < np; ++i)
-          x86_conv_block1(&src, xb + i * kp, s_n, &k, lo, hi, zp, o + i * out_c + src.oc0);
-      }
+    src.wb = packed ? wb + j * blk_bytes : NULL;
+    if (j >= X86_KT) x86_blk_make(&kb, bias_t, mult, shift, src.oc0, src.n);
+    if (np == X86_P) {
+      if (narrow)
+        (packed ? x86_mac4n_packed : x86_mac4n_raw)(&src, xb, kp, s_n, k->bias, acc);
+      else
+        (packed ? x86_mac4_packed : x86_mac4_raw)(&src, xb, kp, s_n, k->bias, acc);
     } else {
-      src.wb = NULL;
-      if (np == X86_P) {
-        x86_conv_block4(&src, xb, kp, s_n, &k, lo, hi, zp, o + src.oc0, out_c);
+      for (i = 0; i < np; ++i) {
+        if (narrow)
+          (packed ? x86_mac1n_packed : x86_mac1n_raw)(&src, xb + i * kp, kp, s_n, k->bias,
+                                                      acc + 2 * i);
+        else
+          (packed ? x86_mac1_packed : x86_mac1_raw)(&src, xb + i * kp, kp, s_n, k->bias,
+                                                    acc + 2 * i);
+      }
+    }
+    for (i = 0; i < np; ++i) {
+      int8_t *dst = o + i * out_c + src.oc0;
+      if (narrow) {
+        const __m256i r0 = x86_clamp_zp(x86_mbqm(acc[2 * i], &k->rq[0]), lo, hi, zp);
+        x86_store_n(dst, x86_pack8(r0), src.n);
       } else {
-        for (i = 0; i < np; ++i)
-          x86_conv_block1(&src, xb + i * kp, s_n, &k, lo, hi, zp, o + i * out_c + src.oc0);
+        x86_out16(dst, acc[2 * i], acc[2 * i + 1], k, lo, hi, zp, src.n);
       }
     }
   }
@@ -533,12 +557,17 @@ static int x86_conv_hwio(const edgeir_conv_s8_params *p, const int8_t *in, const
                          const int32_t *bias, const int32_t *mult, const int32_t *shift,
                          int8_t *out) {
   const edgeir_window *wn = &p->win;
-  const int32_t out_c = wn->out_c, in_zp = p->in_zp;
-  const int32_t k_n = wn->k_h * wn->k_w * wn->in_c;
+  const int32_t out_c = wn->out_c, in_c = wn->in_c, in_zp = p->in_zp;
+  const int32_t k_n = wn->k_h * wn->k_w * in_c;
   const int32_t s_n = (k_n + X86_KG - 1) / X86_KG, kp = s_n * X86_KG;
   const int32_t npix = wn->batch * wn->out_h * wn->out_w;
   const int32_t nblk = (out_c + 15) / 16;
   const int32_t blk_bytes = s_n * 16 * X86_KG;
+  /* 1x1, stride 1, no padding, no tail: the im2col rows of consecutive pixels are the
+   * input itself, contiguous */
+  const int dense_rows = wn->k_h == 1 && wn->k_w == 1 && wn->stride_h == 1 &&
+                         wn->stride_w == 1 && wn->pad_top == 0 && wn->pad_left == 0 &&
+                         wn->in_h == wn->out_h && wn->in_w == wn->out_w && kp == in_c;
   const __m256i lo = _mm256_set1_epi32(p->act_min - p->out_zp);
   const __m256i hi = _mm256_set1_epi32(p->act_max - p->out_zp);
   const __m256i zp = _mm256_set1_epi32(p->out_zp);
@@ -550,6 +579,7 @@ static int x86_conv_hwio(const edgeir_conv_s8_params *p, const int8_t *in, const
   int8_t wbuf[X86_WBUF];
   x86_xt xbuf[X86_P * X86_KMAX];
   int32_t bias_t[X86_MAXBLK * 16];
+  x86_blk kt[X86_KT];
   x86_wsrc raw;
   int32_t n_packed, j, pix, cb = 0, cy = 0, cx = 0; /* cursor: the next pixel's (b, oy, ox) */
   if (k_n <= 0 || k_n > X86_KMAX || out_c <= 0 || nblk > X86_MAXBLK || npix <= 0 ||
@@ -576,7 +606,10 @@ static int x86_conv_hwio(const edgeir_conv_s8_params *p, const int8_t *in, const
       int32_t s;
       src.wb = j < n_packed ? wbuf + j * blk_bytes : NULL;
       for (s = 0; s < s_n; ++s) {
-        x86_wstep(&src, s, &w0, &w1);
+        if (j < n_packed)
+          x86_wstep(&src, 1, s, &w0, &w1);
+        else
+          x86_wstep(&src, 0, s, &w0, &w1);
         s0 = X86_DPBUSD(s0, ones, w0);
         s1 = X86_DPBUSD(s1, ones, w1);
       }
@@ -586,29 +619,63 @@ static int x86_conv_hwio(const edgeir_conv_s8_params *p, const int8_t *in, const
 #endif
     _mm256_storeu_si256((__m256i *)(void *)(bias_t + oc0), b0);
     _mm256_storeu_si256((__m256i *)(void *)(bias_t + oc0 + 8), b1);
+    if (j < X86_KT) x86_blk_make(&kt[j], bias_t, mult, shift, oc0, n);
   }
   for (pix = 0; pix < npix; pix += X86_P) {
     const int32_t np = min_i32(X86_P, npix - pix);
     int32_t i;
-    for (i = 0; i < np; ++i) {
-      x86_im2col(wn, in, cb, cy, cx, zv, xbuf + i * kp, kp);
-      if (++cx == wn->out_w) {
-        cx = 0;
-        if (++cy == wn->out_h) {
-          cy = 0;
-          ++cb;
+    if (dense_rows) {
+      x86_copy_x(xbuf, in + pix * in_c, np * in_c);
+    } else {
+      for (i = 0; i < np; ++i) {
+        x86_im2col(wn, in, cb, cy, cx, zv, xbuf + i * kp, kp);
+        if (++cx == wn->out_w) {
+          cx = 0;
+          if (++cy == wn->out_h) {
+            cy = 0;
+            ++cb;
+          }
         }
       }
     }
-    x86_conv_group(&raw, wbuf, n_packed, nblk, blk_bytes, bias_t, mult, shift, xbuf, kp, s_n,
-                   np, lo, hi, zp, out + pix * out_c, out_c);
+    x86_conv_group(&raw, wbuf, n_packed, nblk, blk_bytes, kt, bias_t, mult, shift, xbuf, kp,
+                   s_n, np, lo, hi, zp, out + pix * out_c, out_c);
   }
   return 1;
 }
 
-/* ---- depthwise convolution (multiplier 1): 16 channels, taps in int16 pairs ----
- * Pixels in row-major order, all channels of a pixel before the next (window-kernel order).
- * Per call, the weights of each 16-channel block are interleaved in tap pairs (int16). */
+/* ---- depthwise convolution (multiplier 1) ----
+ * Each input row is converted once, when the first output row that reads it starts, into a
+ * ring of rows of int16 pairs Z[zc][c] = (X[zc][c], X[zc + dil_w][c]), X being the row
+ * padded with in_zp (padded column zc is input column zc - pad_left; channels padded to a
+ * multiple of 8 with zeros); rows above or below the input are a row of (in_zp, in_zp).
+ * Taps (kx, kx + 1) of a kernel row then are one Z element, multiplied by the weight pairs
+ * with vpmaddwd / vpdpwssd: no shuffles and no bounds checks in the pixel loop. Pixels are
+ * computed in row-major order, all channels of a pixel before the next; an output row only
+ * reads (through the ring) input rows that its own windows read, converted before any of its
+ * outputs is written: the window-kernel order of edgeir_kernels.h. */
+
+/* Z row of input row x (NULL: a row of in_zp) */
+static void x86_dw_row(const int8_t *x, int32_t in_w, int32_t c_n, int32_t cp, int32_t pad_l,
+                       int32_t d_w, int32_t wz, __m128i zx, int16_t *z) {
+  int32_t zc, c0;
+  for (zc = 0; zc < wz; ++zc) {
+    const int32_t ia = zc - pad_l, ib = ia + d_w;
+    const int8_t *xa = x && ia >= 0 && ia < in_w ? x + ia * c_n : NULL;
+    const int8_t *xb = x && ib >= 0 && ib < in_w ? x + ib * c_n : NULL;
+    int16_t *zr = z + zc * cp * 2;
+    for (c0 = 0; c0 < cp; c0 += 16) {
+      const int32_t n = min_i32(16, c_n - c0); /* >= 1; zero-filled above n */
+      const __m128i a = xa ? x86_load_n(xa + c0, n) : zx;
+      const __m128i b = xb ? x86_load_n(xb + c0, n) : zx;
+      _mm256_storeu_si256((__m256i *)(void *)(zr + 2 * c0),
+                          _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, b)));
+      if (c0 + 8 < cp)
+        _mm256_storeu_si256((__m256i *)(void *)(zr + 2 * c0 + 16),
+                            _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(a, b)));
+    }
+  }
+}
 
 static int x86_depthwise(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
                          const int32_t *bias, const int32_t *mult, const int32_t *shift,
@@ -616,88 +683,94 @@ static int x86_depthwise(const edgeir_conv_s8_params *p, const int8_t *in, const
   const edgeir_window *wn = &p->win;
   const int32_t c_n = wn->in_c, in_h = wn->in_h, in_w = wn->in_w;
   const int32_t k_h = wn->k_h, k_w = wn->k_w, d_h = wn->dil_h, d_w = wn->dil_w;
-  const int32_t taps = k_h * k_w, pairs = (taps + 1) / 2;
+  const int32_t kxp_n = (k_w + 1) / 2;                 /* tap pairs per kernel row */
+  const int32_t cp = (c_n + 7) / 8 * 8;                /* Z channels */
   const int32_t nblk = (c_n + 15) / 16;
+  const int32_t wz = (wn->out_w - 1) * wn->stride_w + (k_w - 1) * d_w + 1; /* Z columns */
+  const int32_t ring = (k_h - 1) * d_h + 1;            /* input rows one window spans */
+  const int32_t zrow = wz * cp * 2;                    /* int16 per Z row */
   const int32_t in_row = in_w * c_n, in_img = in_h * in_row;
   const __m256i lo = _mm256_set1_epi32(p->act_min - p->out_zp);
   const __m256i hi = _mm256_set1_epi32(p->act_max - p->out_zp);
   const __m256i zp = _mm256_set1_epi32(p->out_zp);
   const __m128i zx = _mm_set1_epi8((char)p->in_zp);
-  __m256i wv[X86_DW_WV];           /* [block][pair][2] */
+  __m256i wv[X86_DW_WV]; /* [ky][kx pair][block][2] */
+  int16_t zbuf[X86_DW_ZBUF / 2];
   x86_blk kt[X86_DW_MAXBLK];
-  int32_t t_dy[2 * X86_DW_TP], t_dx[2 * X86_DW_TP], t_off[2 * X86_DW_TP];
-  int32_t j, t, b, oy, ox;
-  if (wn->out_c != c_n || c_n <= 0 || taps <= 0 || pairs > X86_DW_TP ||
-      nblk * pairs * 2 > X86_DW_WV || p->in_zp < -128 || p->in_zp > 127 || d_h <= 0 ||
-      d_w <= 0 || in_h <= 0 || in_w <= 0)
+  int16_t *zpad;
+  int32_t j, ky, kxp, b, oy, ox;
+  if (wn->out_c != c_n || c_n <= 0 || k_h <= 0 || k_h > X86_DW_KH || k_w <= 0 || wn->out_w <= 0 ||
+      wn->out_h <= 0 || k_h * kxp_n * nblk * 2 > X86_DW_WV || p->in_zp < -128 ||
+      p->in_zp > 127 || d_h <= 0 || d_w <= 0 || in_h <= 0 || in_w <= 0 ||
+      wn->stride_w <= 0 || wn->stride_h <= 0 || wz <= 0 ||
+      (ring + 1) * zrow > X86_DW_ZBUF / 2)
     return 0;
-  for (t = 0; t < taps; ++t) { /* tap t = (ky, kx): its offsets from the window origin */
-    t_dy[t] = (t / k_w) * d_h;
-    t_dx[t] = (t % k_w) * d_w;
-    t_off[t] = t_dy[t] * in_row + t_dx[t] * c_n;
-  }
-  for (j = 0; j < nblk; ++j) {
-    const int32_t c0 = 16 * j, n = min_i32(16, c_n - c0);
-    int32_t tp;
-    for (tp = 0; tp < pairs; ++tp) {
-      const __m128i r0 = x86_load_n(w + 2 * tp * c_n + c0, n);
-      const __m128i r1 =
-          2 * tp + 1 < taps ? x86_load_n(w + (2 * tp + 1) * c_n + c0, n) : _mm_setzero_si128();
-      wv[(j * pairs + tp) * 2] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(r0, r1));
-      wv[(j * pairs + tp) * 2 + 1] = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(r0, r1));
-    }
-    if (j < X86_DW_MAXBLK) x86_blk_make(&kt[j], bias, mult, shift, c0, n);
-  }
+  zpad = zbuf + ring * zrow;
+  x86_dw_row(NULL, in_w, c_n, cp, wn->pad_left, d_w, wz, zx, zpad);
+  for (ky = 0; ky < k_h; ++ky) /* weight pairs (w[ky][2 kxp][c], w[ky][2 kxp + 1][c]) */
+    for (kxp = 0; kxp < kxp_n; ++kxp)
+      for (j = 0; j < nblk; ++j) {
+        const int32_t c0 = 16 * j, n = min_i32(16, c_n - c0);
+        const int32_t t0 = ky * k_w + 2 * kxp;
+        const __m128i r0 = x86_load_n(w + t0 * c_n + c0, n);
+        const __m128i r1 =
+            2 * kxp + 1 < k_w ? x86_load_n(w + (t0 + 1) * c_n + c0, n) : _mm_setzero_si128();
+        __m256i *v = wv + ((ky * kxp_n + kxp) * nblk + j) * 2;
+        v[0] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(r0, r1));
+        v[1] = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(r0, r1));
+      }
+  for (j = 0; j < nblk && j < X86_DW_MAXBLK; ++j)
+    x86_blk_make(&kt[j], bias, mult, shift, 16 * j, min_i32(16, c_n - 16 * j));
   for (b = 0; b < wn->batch; ++b) {
     const int8_t *in_b = in + b * in_img;
+    int32_t done = 0; /* input rows [0, done) have been converted */
     for (oy = 0; oy < wn->out_h; ++oy) {
       const int32_t iy0 = oy * wn->stride_h - wn->pad_top;
+      const int32_t need = min_i32(in_h, iy0 + ring);
+      const int16_t *zr[X86_DW_KH];
       int8_t *o = out + (b * wn->out_h + oy) * wn->out_w * c_n;
+      for (done = max_i32(done, max_i32(iy0, 0)); done < need; ++done)
+        x86_dw_row(in_b + done * in_row, in_w, c_n, cp, wn->pad_left, d_w, wz, zx,
+                   zbuf + (done % ring) * zrow);
+      for (ky = 0; ky < k_h; ++ky) {
+        const int32_t iy = iy0 + ky * d_h;
+        zr[ky] = iy >= 0 && iy < in_h ? zbuf + (iy % ring) * zrow : zpad;
+      }
       for (ox = 0; ox < wn->out_w; ++ox, o += c_n) {
-        const int32_t ix0 = ox * wn->stride_w - wn->pad_left;
-        const int inside = iy0 >= 0 && iy0 + (k_h - 1) * d_h < in_h && ix0 >= 0 &&
-                           ix0 + (k_w - 1) * d_w < in_w;
-        const int8_t *x0 = inside ? in_b + iy0 * in_row + ix0 * c_n : in_b;
+        const int32_t zc0 = ox * wn->stride_w;
         for (j = 0; j < nblk; ++j) {
           const int32_t c0 = 16 * j, n = min_i32(16, c_n - c0);
-          const int wide = n > 8; /* the upper 8 channels are live */
-          const __m256i *wj = wv + j * pairs * 2;
           x86_blk kb;
           const x86_blk *k = j < X86_DW_MAXBLK ? &kt[j] : &kb;
           __m256i a0, a1;
-          int32_t tp;
           if (j >= X86_DW_MAXBLK) x86_blk_make(&kb, bias, mult, shift, c0, n);
           a0 = k->bias[0];
           a1 = k->bias[1];
-          for (tp = 0; tp < pairs; ++tp) {
-            const int32_t t0 = 2 * tp, t1 = 2 * tp + 1;
-            __m128i xa, xb;
-            if (inside) {
-              xa = x86_load_n(x0 + t_off[t0] + c0, n);
-              xb = t1 < taps ? x86_load_n(x0 + t_off[t1] + c0, n) : _mm_setzero_si128();
-            } else {
-              const int32_t ya = iy0 + t_dy[t0], xa_ = ix0 + t_dx[t0];
-              xa = (ya >= 0 && ya < in_h && xa_ >= 0 && xa_ < in_w)
-                       ? x86_load_n(in_b + ya * in_row + xa_ * c_n + c0, n)
-                       : zx;
-              xb = _mm_setzero_si128();
-              if (t1 < taps) {
-                const int32_t yb = iy0 + t_dy[t1], xb_ = ix0 + t_dx[t1];
-                xb = (yb >= 0 && yb < in_h && xb_ >= 0 && xb_ < in_w)
-                         ? x86_load_n(in_b + yb * in_row + xb_ * c_n + c0, n)
-                         : zx;
+          if (n > 8) {
+            for (ky = 0; ky < k_h; ++ky) {
+              const int16_t *z = zr[ky] + zc0 * cp * 2 + 2 * c0;
+              const __m256i *v = wv + (ky * kxp_n * nblk + j) * 2;
+              for (kxp = 0; kxp < kxp_n; ++kxp) {
+                const int16_t *zz = z + 2 * kxp * d_w * cp * 2;
+                a0 = X86_MADD(a0, _mm256_loadu_si256((const __m256i *)(const void *)zz),
+                              v[kxp * nblk * 2]);
+                a1 = X86_MADD(a1, _mm256_loadu_si256((const __m256i *)(const void *)(zz + 16)),
+                              v[kxp * nblk * 2 + 1]);
               }
             }
-            a0 = X86_MADD(a0, _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(xa, xb)), wj[2 * tp]);
-            if (wide)
-              a1 = X86_MADD(a1, _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(xa, xb)),
-                            wj[2 * tp + 1]);
-          }
-          if (wide) {
             x86_out16(o + c0, a0, a1, k, lo, hi, zp, n);
           } else {
-            const __m256i r0 = x86_clamp_zp(x86_mbqm(a0, &k->rq[0]), lo, hi, zp);
-            x86_store_n(o + c0, x86_pack8(r0), n);
+            for (ky = 0; ky < k_h; ++ky) {
+              const int16_t *z = zr[ky] + zc0 * cp * 2 + 2 * c0;
+              const __m256i *v = wv + (ky * kxp_n * nblk + j) * 2;
+              for (kxp = 0; kxp < kxp_n; ++kxp)
+                a0 = X86_MADD(
+                    a0,
+                    _mm256_loadu_si256((const __m256i *)(const void *)(z + 2 * kxp * d_w * cp * 2)),
+                    v[kxp * nblk * 2]);
+            }
+            x86_store_n(o + c0, x86_pack8(x86_clamp_zp(x86_mbqm(a0, &k->rq[0]), lo, hi, zp)),
+                        n);
           }
         }
       }
