@@ -317,7 +317,8 @@ CONV_KERNELS = ("edgeir_conv_s8", "edgeir_conv_s8_hwio", "edgeir_pointwise_conv_
 def fuse_conv_add(graph: Graph) -> int:
     """An int8 add reading a convolution computed just before it (and read by nothing
     else) becomes one kernel, edgeir_conv_add_s8: the convolution's output is never
-    stored (impl "fused"), and the add writes over its other operand in place."""
+    stored (impl "fused"), and the add writes over its other operand in place (not when
+    that operand is the convolution's own input, which it still reads)."""
     fused = 0
     for j, add in enumerate(graph.nodes):
         if add.attrs.get("impl") != "edgeir_add_s8" or j == 0:
@@ -329,8 +330,11 @@ def fuse_conv_add(graph: Graph) -> int:
                 or len(conv.result.uses) != 1 or add.operands[0] is add.operands[1]:
             continue
         k = 0 if add.operands[0] is conv.result else 1
-        if add.operands[k] is not conv.result or add.operands[1 - k].is_constant:
+        residual = add.operands[1 - k]
+        if add.operands[k] is not conv.result or residual.is_constant:
             continue
+        if any(v is residual for v in conv.operands):
+            continue  # writing over the residual would destroy the convolution's input
         for key in ("overlap", "scratch"):
             conv.attrs.pop(key, None)
         conv.attrs["impl"] = "fused"
