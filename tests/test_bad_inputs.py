@@ -105,8 +105,6 @@ def case_not_a_model(d: Path) -> Case:
 
 
 def case_truncated_protobuf(d: Path) -> Case:
-    if not KWS_ONNX.exists():
-        pytest.skip(f"{KWS_ONNX} is not available")
     (d / "truncated.onnx").write_bytes(KWS_ONNX.read_bytes()[:5000])
     return Case(["import", "truncated.onnx", "-o", "out/result.ir"], "input",
                 ["truncated.onnx"])
@@ -190,9 +188,10 @@ def case_run_npz_wrong_shape(d: Path) -> Case:
 def unsupported_tflite_model() -> bytes:
     """A valid one-operator TFLite flatbuffer (TOPK_V2: x[1, 8], k = 2 -> values, indices)
     that edgeir does not support, whether or not it imports TFLite at all."""
-    flatbuffers = pytest.importorskip("flatbuffers")
-    schema = pytest.importorskip(
-        "tflite_micro.tensorflow.lite.micro.python.schema_py_generated")
+    import flatbuffers
+    from tflite_micro.tensorflow.lite.micro.python import (
+        schema_py_generated as schema,
+    )
 
     buffers = [schema.BufferT(), schema.BufferT()]
     buffers[1].data = np.frombuffer(np.array([2], "<i4").tobytes(), np.uint8)

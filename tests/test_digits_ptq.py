@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort  # noqa: E402 - a test dependency
 import pytest
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
@@ -32,8 +33,6 @@ from compiler.pipeline import parse_pipeline, run_pipeline
 from compiler.text import parse, print_graph
 from passes import STANDARD_PIPELINE
 from passes.quantize import quantize_graph
-
-ort = pytest.importorskip("onnxruntime")
 
 MODEL = Path(__file__).resolve().parents[1] / "examples" / "digits" / "model.onnx"
 EDGEIR = str(Path(sys.executable).with_name("edgeir"))
