@@ -64,28 +64,31 @@ void edgeir_depthwise_conv_s8_inplace(const edgeir_conv_s8_params *p, const int8
   }
 }
 
+/* One output pixel of a pointwise convolution: accumulate in acc, then write y. */
+static void pointwise_pixel(const edgeir_conv_s8_params *p, const int8_t *x, const int8_t *w,
+                            const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                            int8_t *y, int32_t *acc) {
+  const int32_t in_c = p->win.in_c, out_c = p->win.out_c, out_zp = p->out_zp;
+  const int32_t lo = p->act_min - out_zp, hi = p->act_max - out_zp;
+  int32_t oc, ci;
+  for (oc = 0; oc < out_c; ++oc) acc[oc] = bias ? bias[oc] : 0;
+  for (ci = 0; ci < in_c; ++ci) {
+    const int32_t xv = x[ci];
+    const int8_t *wr = w + ci * out_c;
+    for (oc = 0; oc < out_c; ++oc) acc[oc] += xv * (int32_t)wr[oc];
+  }
+  /* all of the input pixel has been read: the output pixel may now overwrite it */
+  for (oc = 0; oc < out_c; ++oc) y[oc] = requant(acc[oc], mult[oc], shift[oc], out_zp, lo, hi);
+}
+
 void edgeir_pointwise_conv_s8(const edgeir_conv_s8_params *p, const int8_t *in,
                               const int8_t *w, const int32_t *bias, const int32_t *mult,
                               const int32_t *shift, int8_t *out, int8_t *scratch) {
-  const edgeir_window *wn = &p->win;
-  const int32_t in_c = wn->in_c, out_c = wn->out_c;
-  const int32_t pixels = wn->batch * wn->out_h * wn->out_w;
-  const int32_t out_zp = p->out_zp;
-  const int32_t lo = p->act_min - out_zp, hi = p->act_max - out_zp;
-  int32_t *acc = (int32_t *)(void *)scratch; /* out_c accumulators, 4-byte aligned */
-  int32_t px, oc, ci;
-  for (px = 0; px < pixels; ++px) {
-    const int8_t *x = in + (size_t)px * (size_t)in_c;
-    int8_t *y = out + (size_t)px * (size_t)out_c;
-    for (oc = 0; oc < out_c; ++oc) acc[oc] = bias ? bias[oc] : 0;
-    for (ci = 0; ci < in_c; ++ci) {
-      const int32_t xv = x[ci];
-      const int8_t *wr = w + ci * out_c;
-      for (oc = 0; oc < out_c; ++oc) acc[oc] += xv * (int32_t)wr[oc];
-    }
-    /* all of input pixel px has been read: output pixel px may now overwrite it */
-    for (oc = 0; oc < out_c; ++oc) y[oc] = requant(acc[oc], mult[oc], shift[oc], out_zp, lo, hi);
-  }
+  const int32_t pixels = p->win.batch * p->win.out_h * p->win.out_w;
+  int32_t px;
+  for (px = 0; px < pixels; ++px)
+    pointwise_pixel(p, in + (size_t)px * (size_t)p->win.in_c, w, bias, mult, shift,
+                    out + (size_t)px * (size_t)p->win.out_c, (int32_t *)(void *)scratch);
 }
 
 /* The same, pixels from the last to the first: output pixel p (written once input pixel p
@@ -95,24 +98,10 @@ void edgeir_pointwise_conv_s8_reverse(const edgeir_conv_s8_params *p, const int8
                                       const int8_t *w, const int32_t *bias,
                                       const int32_t *mult, const int32_t *shift, int8_t *out,
                                       int8_t *scratch) {
-  const edgeir_window *wn = &p->win;
-  const int32_t in_c = wn->in_c, out_c = wn->out_c;
-  const int32_t pixels = wn->batch * wn->out_h * wn->out_w;
-  const int32_t out_zp = p->out_zp;
-  const int32_t lo = p->act_min - out_zp, hi = p->act_max - out_zp;
-  int32_t *acc = (int32_t *)(void *)scratch;
-  int32_t px, oc, ci;
-  for (px = pixels - 1; px >= 0; --px) {
-    const int8_t *x = in + (size_t)px * (size_t)in_c;
-    int8_t *y = out + (size_t)px * (size_t)out_c;
-    for (oc = 0; oc < out_c; ++oc) acc[oc] = bias ? bias[oc] : 0;
-    for (ci = 0; ci < in_c; ++ci) {
-      const int32_t xv = x[ci];
-      const int8_t *wr = w + ci * out_c;
-      for (oc = 0; oc < out_c; ++oc) acc[oc] += xv * (int32_t)wr[oc];
-    }
-    for (oc = 0; oc < out_c; ++oc) y[oc] = requant(acc[oc], mult[oc], shift[oc], out_zp, lo, hi);
-  }
+  int32_t px;
+  for (px = p->win.batch * p->win.out_h * p->win.out_w - 1; px >= 0; --px)
+    pointwise_pixel(p, in + (size_t)px * (size_t)p->win.in_c, w, bias, mult, shift,
+                    out + (size_t)px * (size_t)p->win.out_c, (int32_t *)(void *)scratch);
 }
 
 /* A convolution (groups 1, weights [k_h][k_w][in_c][out_c]) whose result feeds an int8 add
