@@ -34,7 +34,11 @@ demo: venv
 	$(VENV)/bin/edgeir opt examples/kws/model.onnx -p $(STANDARD) -o $(DEMO_OUT)/kws.ir
 	$(PY) -c "import numpy as np; np.savez('$(DEMO_OUT)/input.npz', input=np.random.default_rng(0).standard_normal((1, 1, 49, 10)).astype(np.float32))"
 	$(VENV)/bin/edgeir run $(DEMO_OUT)/kws.ir --input $(DEMO_OUT)/input.npz -o $(DEMO_OUT)/output.npz
-	@echo "demo: wrote $(DEMO_OUT)/kws.ir (+ kws.bin), $(DEMO_OUT)/input.npz, $(DEMO_OUT)/output.npz"
+	$(VENV)/bin/edgeir compile examples/kws/model.onnx --float --target cortex-m4 --name kws -o $(DEMO_OUT)/kws_c
+	$(VENV)/bin/edgeir show examples/kws/model.onnx --memory --svg $(DEMO_OUT)/kws_memory.svg
+	$(VENV)/bin/edgeir run $(DEMO_OUT)/kws_c --engine c --input $(DEMO_OUT)/input.npz -o $(DEMO_OUT)/output_c.npz
+	$(PY) -c "import numpy as np; a, b = (np.load('$(DEMO_OUT)/' + f)['output'] for f in ('output.npz', 'output_c.npz')); print('generated C vs interpreter: max difference', float(abs(a - b).max()))"
+	@echo "demo: wrote $(DEMO_OUT)/kws.ir (+ kws.bin), $(DEMO_OUT)/kws_c/ (the C library, report.json, kws_sections.ld), $(DEMO_OUT)/kws_memory.svg, input.npz, output.npz, output_c.npz"
 
 readme: venv
 	$(PY) -c "from pathlib import Path; from compiler.summary import readme_with_tables as r; p = Path('README.md'); p.write_text(r(p.read_text()))"
