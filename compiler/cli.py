@@ -369,7 +369,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
                            args.float, args.observer, args.model, inst,
                            args.allow_soft_float, progress=None if args.quiet else print,
                            pin=args.pin, pin_budget=args.pin_budget,
-                           inplace=not args.no_inplace)
+                           inplace=False if args.no_inplace else None)
     if args.depfile:
         from compiler.fileio import write_files
 
@@ -502,7 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pin-budget", type=int, default=0, metavar="BYTES",
                    help="SRAM bytes for --pin hot")
     p.add_argument("--no-inplace", action="store_true",
-                   help="no in-place kernels (more RAM, faster on the host)")
+                   help="no in-place kernels on a microcontroller target (more RAM, faster; "
+                        "the host target never uses them)")
     p.add_argument("--calib", metavar="DATA", help="quantize a float model (PTQ) on this data")
     p.add_argument("--float", action="store_true", help="keep a float model float")
     p.add_argument("--observer", default="minmax", choices=["minmax", "percentile", "mse"])

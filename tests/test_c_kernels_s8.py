@@ -1,11 +1,15 @@
 """The int8 C kernels (backends/c/runtime/edgeir_s8.c) against the golden numpy ops.
 
-Every kernel is built once into a shared library, called through ctypes and compared bit for
+Every kernel is built into a shared library, called through ctypes and compared bit for
 bit with ``compiler.ops.get(<qop>).evaluate`` on many seeded random cases (shapes, strides,
 dilations, asymmetric paddings, groups, depth multipliers, per-channel multipliers from real
 scales, extreme zero points, activation ranges, broadcasting, all 256 inputs of the
-fixed-point activations). A stand-alone C program (tests/c/s8_edge_cases.c) runs the kernels
-on edge cases under ASan + UBSan.
+fixed-point activations). The library is built once per flag set (``BUILDS``): the portable
+C (-O2) and, on an x86-64 host with AVX2, -O3 -mavx2 (the AVX2 fast paths) and
+-O3 -march=native (with VNNI and AVX-512 where the host has them), the latter also with tiny
+scratch buffers, so every comparison runs against each code path. A stand-alone C program
+(tests/c/s8_edge_cases.c) runs the kernels on edge cases under ASan + UBSan, built portable
+and with the fast paths; every build must print the same checksum of its outputs.
 """
 
 from __future__ import annotations
@@ -29,9 +33,35 @@ EDGE_CASES = Path(__file__).resolve().parent / "c" / "s8_edge_cases.c"
 I8_EXTREMES = (-128, 127, 0, -1, 1)
 
 
-@pytest.fixture(scope="session")
-def k(tmp_path_factory) -> ck.Kernels:
-    lib = ck.build_library([S8_SOURCE], tmp_path_factory.mktemp("ckernels_s8"), "edgeir_s8")
+def _native_macros() -> set[str]:
+    """The x86 feature macros gcc -march=native defines on this host (empty elsewhere)."""
+    try:
+        proc = subprocess.run([ck.CC, "-march=native", "-dM", "-E", "-x", "c", os.devnull],
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+    if proc.returncode != 0:
+        return set()
+    wanted = {"__AVX2__", "__AVXVNNI__", "__AVX512VNNI__", "__AVX512VL__"}
+    return {line.split()[1] for line in proc.stdout.splitlines()
+            if len(line.split()) > 1 and line.split()[1] in wanted}
+
+
+NATIVE = _native_macros()
+HAS_AVX2 = "__AVX2__" in NATIVE
+X86_FLAGS = {"avx2": ("-O3", "-mavx2", "-mfma"), "native": ("-O3", "-march=native"),
+             "native-small": ("-O3", "-march=native", "-DEDGEIR_X86_WBUF=4096",
+                              "-DEDGEIR_X86_XBUF=4096")}
+# The portable C, the AVX2 paths (vpmaddwd), whatever -march=native enables here (VNNI:
+# vpdpbusd / vpdpwssd, AVX-512 on hosts that have them), and the same with tiny scratch
+# buffers (weights interleaved at each step, inputs converted in many bands, fallbacks).
+BUILDS = {"portable": ()} | (X86_FLAGS if HAS_AVX2 else {})
+
+
+@pytest.fixture(scope="session", params=list(BUILDS))
+def k(request, tmp_path_factory) -> ck.Kernels:
+    lib = ck.build_library([S8_SOURCE], tmp_path_factory.mktemp(f"ckernels_s8_{request.param}"),
+                           f"edgeir_s8_{request.param}", BUILDS[request.param])
     return ck.Kernels(lib, ck.S8_KERNELS)
 
 
@@ -102,10 +132,20 @@ def _conv_case(k, rng: np.random.Generator, kind: str) -> None:
         c = int(rng.integers(1, 10)) if rng.random() < 0.8 else int(rng.integers(30, 70))
         mult = int(rng.choice([1, 1, 2, 3]))
         o, groups, cin_g = c * mult, c, 1
+    elif kind == "depthwise_wide":  # multiplier 1 (the x86 path): 8/16-channel blocks, tails
+        c = int(rng.choice([8, 16, 24, 32, 40, 64])) if rng.random() < 0.5 else \
+            int(rng.integers(1, 80))
+        o, groups, cin_g = c, c, 1
     elif kind == "grouped":
         groups = int(rng.integers(2, 5))
         cin_g, cout_g = (int(v) for v in rng.integers(1, 5, size=2))
         c, o = groups * cin_g, groups * cout_g
+    elif kind == "dense_wide":  # 16-channel output blocks, narrow and partial ones
+        c = int(rng.choice([3, 4, 8, 16, 32, 64])) if rng.random() < 0.5 else \
+            int(rng.integers(1, 70))
+        o = int(rng.choice([8, 16, 24, 32, 48])) if rng.random() < 0.5 else \
+            int(rng.integers(1, 70))
+        groups, cin_g = 1, c
     else:
         c = int(rng.integers(1, 13)) if rng.random() < 0.8 else int(rng.integers(16, 48))
         o = int(rng.integers(1, 11))
@@ -133,21 +173,32 @@ def _conv_case(k, rng: np.random.Generator, kind: str) -> None:
     got = np.zeros_like(want)
     mult_a = np.ascontiguousarray(mult_a, np.int32)
     shift_a = np.ascontiguousarray(shift_a, np.int32)
-    if kind == "depthwise":
+    what = (f"{kind} conv x{x.shape} w{wt.shape} s{strides} d{dilations} p{pads} g{groups} "
+            f"zp{x_zp},{out_zp}")
+    if kind.startswith("depthwise"):
         w_c = np.ascontiguousarray(wt[..., 0].transpose(1, 2, 0))  # [kh][kw][out_c]
         k.edgeir_depthwise_conv_s8(params, ck.ptr(x), ck.ptr(w_c), ck.ptr(folded),
                                    ck.ptr(mult_a), ck.ptr(shift_a), ck.ptr(got))
     else:
-        k.edgeir_conv_s8(params, ck.ptr(x), ck.ptr(wt), ck.ptr(folded), ck.ptr(mult_a),
-                         ck.ptr(shift_a), ck.ptr(got))
-    assert_same(got, want, f"{kind} conv x{x.shape} w{wt.shape} s{strides} d{dilations} "
-                f"p{pads} g{groups} zp{x_zp},{out_zp}")
+        if kind != "dense_wide":
+            k.edgeir_conv_s8(params, ck.ptr(x), ck.ptr(wt), ck.ptr(folded), ck.ptr(mult_a),
+                             ck.ptr(shift_a), ck.ptr(got))
+            assert_same(got, want, what)
+        if groups == 1:  # what lower-c picks for dense convs: weights [kh][kw][in_c][out_c]
+            got = np.zeros_like(want)
+            w_hwio = np.ascontiguousarray(wt.transpose(1, 2, 3, 0))
+            k.edgeir_conv_s8_hwio(params, ck.ptr(x), ck.ptr(w_hwio), ck.ptr(folded),
+                                  ck.ptr(mult_a), ck.ptr(shift_a), ck.ptr(got))
+            what = "hwio " + what
+    assert_same(got, want, what)
 
 
-@pytest.mark.parametrize("kind", ["dense", "grouped", "depthwise"])
+@pytest.mark.parametrize("kind", ["dense", "grouped", "depthwise", "dense_wide",
+                                  "depthwise_wide"])
 def test_conv(k, kind):
-    rng = np.random.default_rng({"dense": 1, "grouped": 2, "depthwise": 3}[kind])
-    for _ in range(150):
+    rng = np.random.default_rng({"dense": 1, "grouped": 2, "depthwise": 3, "dense_wide": 17,
+                                 "depthwise_wide": 18}[kind])
+    for _ in range(150 if kind in ("dense", "grouped", "depthwise") else 100):
         _conv_case(k, rng, kind)
 
 
@@ -173,6 +224,175 @@ def test_conv_zp_folded_golden_and_null_bias(k):
     assert_same(got, want, "conv, zp_folded golden")
 
 
+I32_MIN, I32_MAX = -(2**31), 2**31 - 1
+
+
+def _requant_probe(rng: np.random.Generator, n: int):
+    """n (acc, multiplier, shift) triples that exercise edgeir_mbqm everywhere: shifts in
+    [-31, 30] (left shifts wrap), multipliers from real scales and over all of int32
+    (INT32_MIN, negative, 0, INT32_MAX), accumulators at the rounding boundaries of both
+    roundings (SRDHM half up, RoundingDivideByPOT half away), near the int8 range after
+    scaling, at the int32 extremes, and INT32_MIN * INT32_MIN (saturating)."""
+    shift = rng.integers(-31, 31, n)
+    mult = rng.integers(2**30, 2**31, n)
+    pick = rng.random(n)
+    mult = np.where(pick < 0.15, rng.integers(I32_MIN, I32_MAX, n, endpoint=True), mult)
+    special = rng.choice([I32_MIN, I32_MIN + 1, I32_MAX, 0, 1, -1, 2**30], n)
+    mult = np.where((pick >= 0.15) & (pick < 0.22), special, mult)
+    acc = []
+    for m, sh in zip(mult.tolist(), shift.tolist()):
+        r = rng.random()
+        if r < 0.2 or m == 0:
+            a = int(rng.integers(I32_MIN, I32_MAX, endpoint=True))
+        elif r < 0.3:
+            a = int(rng.choice([I32_MIN, I32_MIN + 1, I32_MAX, I32_MAX - 1, 0, -1, 1]))
+        else:  # acc * m * 2^(sh - 31) at a rounding boundary t + 1/2 (+- a few units)
+            t = int(rng.integers(-140, 141))
+            num = (2 * t + 1) * 2**30 * (2**(-sh) if sh < 0 else 1)
+            a = num // (m * (2**sh if sh > 0 else 1)) + int(rng.integers(-3, 4))
+        acc.append(min(max(a, I32_MIN), I32_MAX))
+    acc, mult, shift = np.array(acc, np.int32), mult.astype(np.int32), shift.astype(np.int32)
+    # exact ties of both roundings: multipliers near 1/2 and 3/4, small accumulators
+    ties = rng.random(n) < 0.2
+    mult = np.where(ties, rng.choice([2**30, 2**30 - 1, 2**30 + 1, 3 * 2**29, 3 * 2**29 - 1],
+                                     n), mult).astype(np.int32)
+    shift = np.where(ties, rng.integers(-4, 1, n), shift).astype(np.int32)
+    acc = np.where(ties, rng.integers(-300, 301, n), acc).astype(np.int32)
+    # SRDHM's tie and its neighbours: acc * m = t * 2^31 + 2^30 + {-1, 0, 1} (small t, odd acc)
+    for i in np.flatnonzero(rng.random(n) < 0.15):
+        a = int(rng.integers(1, 100)) | 1
+        a = -a if rng.random() < 0.5 else a
+        rho = 2**30 + int(rng.integers(-1, 2))
+        t = (-rho * pow(2**31, -1, abs(a))) % abs(a)  # a | t 2^31 + rho
+        t -= abs(a) * int(rng.integers(0, 2))
+        m = (t * 2**31 + rho) // a
+        if I32_MIN <= m <= I32_MAX:
+            acc[i], mult[i], shift[i] = a, m, int(rng.integers(-2, 1))
+    # the saturation case, for several shifts
+    k = min(n, 8)
+    acc[:k], mult[:k] = I32_MIN, I32_MIN
+    shift[:k] = [0, -1, -2, -5, -30, -31, 0, 1][:k]
+    return acc, mult, shift
+
+
+def test_requantization_probe(k):
+    """edgeir_mbqm through every kernel's requantization (the vector code of the x86 paths
+    included): with a zero input the accumulator is the bias, so each output channel
+    requantizes a chosen (acc, multiplier, shift)."""
+    rng = np.random.default_rng(19)
+    for case in range(6):
+        n = [1000, 37, 16, 8, 255, 600][case]
+        acc, mult, shift = _requant_probe(rng, n)
+        out_zp = zero_point(rng) if case else -128
+        # The kernels clamp the requantized value before adding the output zero point, the
+        # golden model adds first in int32: they differ only where that addition overflows
+        # int32 (a requantized value within 127 of an int32 limit). Keep out of it.
+        r = arith.multiply_by_quantized_multiplier(acc, mult, shift).astype(np.int64)
+        acc = np.where((r + out_zp > I32_MAX) | (r + out_zp < I32_MIN), 0, acc).astype(np.int32)
+        attrs = dict(out_zp=out_zp, multiplier=tuple(int(v) for v in mult),
+                     shift=tuple(int(v) for v in shift), act_min=-128, act_max=127)
+        mult_c, shift_c = np.ascontiguousarray(mult), np.ascontiguousarray(shift)
+        # 1x1 convolution of one pixel with one input channel of 0
+        x = np.zeros((1, 1, 1, 1), np.int8)
+        wt = i8(rng, (n, 1, 1, 1))
+        want = golden("qconv2d", [x, wt, acc], **attrs)
+        params = ck.ConvS8Params(ck.window(x.shape, want.shape, (1, 1)), 1, 0, out_zp, -128,
+                                 127)
+        for fn, w_c in ((k.edgeir_conv_s8_hwio, np.ascontiguousarray(wt.reshape(1, n))),
+                        (k.edgeir_conv_s8, wt)):
+            got = np.zeros_like(want)
+            fn(params, ck.ptr(x), ck.ptr(w_c), ck.ptr(acc), ck.ptr(mult_c), ck.ptr(shift_c),
+               ck.ptr(got))
+            assert_same(got, want, f"requantization probe (conv) case {case}")
+        # depthwise 1x1 over n channels of 0 (two pixels)
+        xd = np.zeros((1, 1, 2, n), np.int8)
+        wd = i8(rng, (n, 1, 1, 1))
+        want = golden("qconv2d", [xd, wd, acc], group=n, **attrs)
+        params = ck.ConvS8Params(ck.window(xd.shape, want.shape, (1, 1)), n, 0, out_zp, -128,
+                                 127)
+        got = np.zeros_like(want)
+        k.edgeir_depthwise_conv_s8(params, ck.ptr(xd), ck.ptr(np.ascontiguousarray(wd.reshape(n))),
+                                   ck.ptr(acc), ck.ptr(mult_c), ck.ptr(shift_c), ck.ptr(got))
+        assert_same(got, want, f"requantization probe (depthwise) case {case}")
+        # fully connected with inputs of 0
+        xf = np.zeros((2, 3), np.int8)
+        wf = i8(rng, (n, 3))
+        want = golden("qfully_connected", [xf, wf, acc], **attrs)
+        got = np.zeros_like(want)
+        k.edgeir_fc_s8(ck.FcS8Params(2, 3, n, out_zp, -128, 127), ck.ptr(xf), ck.ptr(wf),
+                       ck.ptr(acc), ck.ptr(mult_c), ck.ptr(shift_c), ck.ptr(got))
+        assert_same(got, want, f"requantization probe (fc) case {case}")
+
+
+def _hwio_case(k, rng, x_shape, o, kernel, strides=(1, 1), dilations=(1, 1),
+               pads=(0, 0, 0, 0)) -> None:
+    x = i8(rng, x_shape)
+    wt = i8(rng, (o, *kernel, x_shape[3]))
+    bias = rng.integers(-(2**20), 2**20, size=o).astype(np.int32)
+    x_zp, out_zp = zero_point(rng), zero_point(rng)
+    m, s = real_scales(rng, o, 1e-5, 0.01)
+    act_min, act_max = act_range(rng)
+    want = golden("qconv2d", [x, wt, bias], strides=strides, dilations=dilations, pads=pads,
+                  x_zp=x_zp, out_zp=out_zp, multiplier=tuple(int(v) for v in m),
+                  shift=tuple(int(v) for v in s), act_min=act_min, act_max=act_max)
+    folded = wrap32(bias.astype(np.int64) - x_zp * wt.astype(np.int64).reshape(o, -1).sum(1))
+    params = ck.ConvS8Params(ck.window(x.shape, want.shape, kernel, strides, dilations, pads),
+                             1, x_zp, out_zp, act_min, act_max)
+    got = np.zeros_like(want)
+    k.edgeir_conv_s8_hwio(params, ck.ptr(x), ck.ptr(np.ascontiguousarray(wt.transpose(1, 2, 3, 0))),
+                          ck.ptr(folded), ck.ptr(m), ck.ptr(s), ck.ptr(got))
+    assert_same(got, want, f"hwio conv x{x.shape} w{wt.shape} s{strides} d{dilations} p{pads}")
+
+
+def test_conv_hwio_large(k):
+    """Shapes at and past the x86 path's buffers: weights beyond its packing buffer (the
+    rest read from the HWIO tensor), inputs converted in several bands, a row of 4 pixels
+    longer than its input buffer and more output channels than its tables (both fall back
+    to the portable code), im2col with a long reduction; pixel counts not a multiple of 4."""
+    rng = np.random.default_rng(20)
+    _hwio_case(k, rng, (2, 5, 5, 64), 130, (3, 3), pads=(1, 1, 1, 1))     # 75 KB of weights
+    _hwio_case(k, rng, (1, 4, 3, 40), 250, (3, 3), (2, 1), pads=(1, 0, 2, 1))
+    _hwio_case(k, rng, (1, 2, 3, 2400), 20, (1, 1))                       # dense rows
+    _hwio_case(k, rng, (1, 1, 2, 8200), 5, (1, 1))                        # 4 rows > 16 KB
+    _hwio_case(k, rng, (1, 1, 2, 3), 1030, (1, 1))                        # out_c > 1024
+    _hwio_case(k, rng, (3, 7, 6, 16), 33, (1, 1))                         # dense rows
+    _hwio_case(k, rng, (1, 9, 9, 6), 17, (3, 3), (1, 1), (2, 2), (2, 2, 2, 2))
+    _hwio_case(k, rng, (2, 70, 65, 3), 9, (3, 3), (2, 2), pads=(0, 0, 1, 1))   # bands
+    _hwio_case(k, rng, (1, 40, 130, 24), 8, (3, 3), (1, 1), pads=(1, 1, 1, 1))  # bands
+    _hwio_case(k, rng, (1, 6, 5, 2), 20, (5, 5), pads=(2, 2, 2, 2))        # im2col
+    _hwio_case(k, rng, (1, 3, 3, 1), 16, (30, 30), pads=(14, 14, 15, 15))  # > 64 taps
+
+
+def test_depthwise_large(k):
+    """Depthwise shapes at and past the x86 path's limits: many channels (past its
+    precomputed blocks), wide rows (past its row buffer), tall kernels (past its limit)."""
+    rng = np.random.default_rng(21)
+    for x_shape, kernel, strides, dil, pads in [
+            ((1, 5, 4, 300), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),
+            ((1, 3, 70, 130), (3, 3), (1, 2), (1, 1), (1, 1, 1, 1)),
+            ((2, 20, 3, 9), (17, 1), (1, 1), (1, 1), (8, 0, 8, 0)),
+            ((1, 11, 11, 24), (5, 5), (2, 2), (2, 2), (4, 3, 4, 3)),
+            ((1, 6, 6, 8), (3, 3), (2, 2), (1, 1), (0, 0, 1, 1))]:
+        c = x_shape[3]
+        x = i8(rng, x_shape)
+        wt = i8(rng, (c, *kernel, 1))
+        bias = rng.integers(-(2**20), 2**20, size=c).astype(np.int32)
+        x_zp, out_zp = zero_point(rng), zero_point(rng)
+        m, s = real_scales(rng, c, 1e-4, 0.05)
+        act_min, act_max = act_range(rng)
+        want = golden("qconv2d", [x, wt, bias], strides=strides, dilations=dil, pads=pads,
+                      group=c, x_zp=x_zp, out_zp=out_zp, multiplier=tuple(int(v) for v in m),
+                      shift=tuple(int(v) for v in s), act_min=act_min, act_max=act_max)
+        folded = wrap32(bias.astype(np.int64) - x_zp * wt.astype(np.int64).reshape(c, -1).sum(1))
+        params = ck.ConvS8Params(ck.window(x.shape, want.shape, kernel, strides, dil, pads), c,
+                                 x_zp, out_zp, act_min, act_max)
+        got = np.zeros_like(want)
+        w_c = np.ascontiguousarray(wt[..., 0].transpose(1, 2, 0))
+        k.edgeir_depthwise_conv_s8(params, ck.ptr(x), ck.ptr(w_c), ck.ptr(folded), ck.ptr(m),
+                                   ck.ptr(s), ck.ptr(got))
+        assert_same(got, want, f"depthwise x{x.shape} k{kernel} s{strides} d{dil} p{pads}")
+
+
 # ---- fully connected ----------------------------------------------------------------------------
 
 
@@ -196,6 +416,27 @@ def test_fully_connected(k):
         params = ck.FcS8Params(n, kk, o, out_zp, act_min, act_max)
         k.edgeir_fc_s8(params, ck.ptr(x), ck.ptr(wt), ck.ptr(folded) if with_bias else None,
                        ck.ptr(mult_a), ck.ptr(shift_a), ck.ptr(got))
+        assert_same(got, want, f"fc {x.shape} x {wt.shape}")
+
+
+def test_fully_connected_wide(k):
+    """Longer rows and more outputs: the x86 path's 32/16-input steps, 4-row groups, tails."""
+    rng = np.random.default_rng(22)
+    for _ in range(40):
+        n, kk = int(rng.integers(1, 4)), int(rng.integers(1, 700))
+        o = int(rng.choice([1, 4, 15, 16, 17, 64, 100]))
+        x, wt = i8(rng, (n, kk)), i8(rng, (o, kk))
+        bias = rng.integers(-(2**20), 2**20, size=o).astype(np.int32)
+        x_zp, out_zp = zero_point(rng), zero_point(rng)
+        m, s = real_scales(rng, o, 1e-5, 0.02)
+        act_min, act_max = act_range(rng)
+        want = golden("qfully_connected", [x, wt, bias], x_zp=x_zp, out_zp=out_zp,
+                      multiplier=tuple(int(v) for v in m), shift=tuple(int(v) for v in s),
+                      act_min=act_min, act_max=act_max)
+        folded = wrap32(bias.astype(np.int64) - x_zp * wt.astype(np.int64).sum(1))
+        got = np.zeros_like(want)
+        k.edgeir_fc_s8(ck.FcS8Params(n, kk, o, out_zp, act_min, act_max), ck.ptr(x), ck.ptr(wt),
+                       ck.ptr(folded), ck.ptr(m), ck.ptr(s), ck.ptr(got))
         assert_same(got, want, f"fc {x.shape} x {wt.shape}")
 
 
@@ -236,6 +477,37 @@ def test_add(k):
         got = np.zeros(out_shape, np.int8)
         k.edgeir_add_s8(params, ck.ptr(a), ck.ptr(b), ck.ptr(got))
         assert_same(got, want.reshape(out_shape), f"add {a_shape} + {b_shape}")
+        done += 1
+
+
+def test_add_rows(k):
+    """Adds with contiguous rows of >= 8 elements (the x86 path), dense (one long row) and
+    broadcasting, and in place (the output is operand a)."""
+    rng = np.random.default_rng(23)
+    done = 0
+    while done < 60:
+        c = int(rng.choice([8, 9, 16, 31, 64]))
+        out_shape = (int(rng.integers(1, 3)), int(rng.integers(1, 5)), int(rng.integers(1, 6)), c)
+        a_shape = out_shape
+        b_shape = out_shape if rng.random() < 0.5 else (1, 1, out_shape[2], c)
+        a_scale, b_scale = np.exp(rng.uniform(np.log(1e-3), np.log(1.0), size=2))
+        out_scale = max(a_scale, b_scale) * float(np.exp(rng.uniform(np.log(0.3), np.log(4))))
+        p = ops.qnn.add_params(a_scale, b_scale, out_scale)
+        if p["out_shift"] > 0:
+            continue
+        a, b = i8(rng, a_shape), i8(rng, b_shape)
+        zps = dict(a_zp=zero_point(rng), b_zp=zero_point(rng), out_zp=zero_point(rng))
+        act_min, act_max = act_range(rng)
+        want = golden("qadd", [a, b], **zps, **p, act_min=act_min, act_max=act_max)
+        params = ck.AddS8Params(ck.bcast4(out_shape, a_shape, b_shape), zps["a_zp"],
+                                zps["b_zp"], zps["out_zp"], p["left_shift"], p["a_multiplier"],
+                                p["a_shift"], p["b_multiplier"], p["b_shift"],
+                                p["out_multiplier"], p["out_shift"], act_min, act_max)
+        got = np.zeros(out_shape, np.int8)
+        k.edgeir_add_s8(params, ck.ptr(a), ck.ptr(b), ck.ptr(got))
+        assert_same(got, want.reshape(out_shape), f"add {a_shape} + {b_shape}")
+        k.edgeir_add_s8(params, ck.ptr(a), ck.ptr(b), ck.ptr(a))  # in place
+        assert_same(a, want.reshape(out_shape), f"add in place {a_shape} + {b_shape}")
         done += 1
 
 
@@ -449,6 +721,26 @@ def test_quantize_saturation(k):
         assert _quantize(k, np.float32([1.0, -1.0]), 1e-38, 0, half_even).tolist() == [127, -128]
 
 
+def test_quantize_specials_in_vectors(k):
+    """NaN, infinities, huge values, ties and 0.49999997 scattered through long inputs (the
+    x86 path quantizes 8 at a time): specials saturate as in test_quantize_saturation, the
+    rest matches the golden model."""
+    rng = np.random.default_rng(24)
+    specials = np.float32([np.inf, -np.inf, np.nan, 3e38, -3e38, 1e20, -1e20, 2.2e9, -2.2e9])
+    for half_even in (False, True):
+        for zp in (-128, -7, 0, 127):
+            sat = np.array([127, -128, zp, 127, -128, 127, -128, 127, -128], np.int8)
+            x = np.concatenate([rng.uniform(-140, 140, 60), np.arange(-130, 131) + 0.5,
+                                [0.49999997, -0.49999997, 1.5, -1.5, 2.5, -2.5, -0.0]]
+                               ).astype(np.float32)
+            pos = rng.choice(x.size, specials.size, replace=False)
+            want = golden("quantize", [x], scale=1.0, zero_point=zp, round_half_even=half_even)
+            x[pos] = specials
+            want[pos] = sat
+            assert_same(_quantize(k, x, 1.0, zp, half_even), want,
+                        f"quantize specials half_even {half_even} zp {zp}")
+
+
 def test_dequantize(k):
     rng = np.random.default_rng(15)
     scales = [1.0, 0.1, 1 / 256, 1e-38, 3e38, 1e-45] + list(np.exp(rng.uniform(-20, 5, 20)))
@@ -527,12 +819,14 @@ def test_struct_layouts_match_header(tmp_path):
             assert int(got[f"{c_name}.{field}"]) == getattr(cls, field).offset, (c_name, field)
 
 
-def test_strict_warnings_and_no_libc_dependencies(tmp_path):
-    """-Wconversion/-Wshadow/-pedantic clean; the object needs nothing from libc but
-    roundf/rintf (and what the compiler itself may emit: memset/memcpy)."""
+@pytest.mark.parametrize("build", [b for b in BUILDS if b != "native-small"])
+def test_strict_warnings_and_no_libc_dependencies(tmp_path, build):
+    """-Wconversion/-Wshadow/-pedantic clean (the x86 fast paths too); the object needs
+    nothing from libc but roundf/rintf (and what the compiler itself may emit:
+    memset/memcpy)."""
     obj = tmp_path / "s8.o"
-    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-Wshadow",
-                    "-Wconversion", "-Wsign-conversion", "-Wvla", "-pedantic",
+    subprocess.run(["gcc", "-std=c99", "-O2", *BUILDS[build], "-Wall", "-Wextra", "-Werror",
+                    "-Wshadow", "-Wconversion", "-Wsign-conversion", "-Wvla", "-pedantic",
                     "-Wdouble-promotion", "-Wmissing-prototypes", f"-I{ck.RUNTIME}", "-c",
                     str(S8_SOURCE), "-o", str(obj)], check=True, capture_output=True)
     nm = subprocess.run(["nm", "-u", str(obj)], capture_output=True, text=True, check=True)
@@ -551,15 +845,22 @@ def test_builds_for_cortex_m(tmp_path):
 
 
 def test_sanitizers_edge_cases(tmp_path):
-    exe = tmp_path / "s8_edge_cases"
-    try:
-        ck.compile_program([EDGE_CASES, S8_SOURCE], exe, [
-            "-O1", "-g", "-fno-omit-frame-pointer",
-            "-fsanitize=address,undefined,float-cast-overflow", "-fno-sanitize-recover=all"])
-    except RuntimeError as err:
-        if "asan" in str(err).lower() or "ubsan" in str(err).lower():
-            pytest.skip(f"sanitizer runtime unavailable: {err}")
-        raise
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0", UBSAN_OPTIONS="print_stacktrace=1")
-    proc = subprocess.run([str(exe)], capture_output=True, text=True, env=env, timeout=60)
-    assert proc.returncode == 0 and "runtime error" not in proc.stderr, proc.stderr + proc.stdout
+    """The edge cases under ASan + UBSan, built portable and (x86 hosts with AVX2) with the
+    AVX2 and -march=native fast paths; every build prints the same output checksum."""
+    checksums = {}
+    for build, flags in BUILDS.items():
+        exe = tmp_path / f"s8_edge_cases_{build}"
+        try:
+            ck.compile_program([EDGE_CASES, S8_SOURCE], exe, [
+                "-O1", "-g", "-fno-omit-frame-pointer", *flags[1:],
+                "-fsanitize=address,undefined,float-cast-overflow", "-fno-sanitize-recover=all"])
+        except RuntimeError as err:
+            if "asan" in str(err).lower() or "ubsan" in str(err).lower():
+                pytest.skip(f"sanitizer runtime unavailable: {err}")
+            raise
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0", UBSAN_OPTIONS="print_stacktrace=1")
+        proc = subprocess.run([str(exe)], capture_output=True, text=True, env=env, timeout=60)
+        assert proc.returncode == 0 and "runtime error" not in proc.stderr, \
+            build + ": " + proc.stderr + proc.stdout
+        checksums[build] = [ln for ln in proc.stdout.splitlines() if ln.startswith("checksum")]
+    assert len({tuple(v) for v in checksums.values()}) == 1, checksums

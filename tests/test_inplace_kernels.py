@@ -80,7 +80,7 @@ def random_chain(seed: int) -> Graph:
 def test_inplace_chain_bit_exact_under_sanitizers(seed, tmp_path):
     graph = random_chain(seed)
     reference = parse(print_graph(graph))
-    compile_model(graph, tmp_path / "out", "chain", "host")
+    compile_model(graph, tmp_path / "out", "chain", "host", inplace=True)
     impls = {n.attrs.get("impl") for n in graph.nodes}
     assert "edgeir_pointwise_conv_s8_reverse" in impls
     rng = np.random.default_rng(seed + 100)

@@ -33,11 +33,14 @@ def compile_model(graph: Graph, outdir: Path, name: str, target: str = "host",
                   instrument: Instrumentation | None = None,
                   allow_soft_float: bool = False,
                   progress: Callable | None = None, pin: str = "none",
-                  pin_budget: int = 0, inplace: bool = True) -> dict:
+                  pin_budget: int = 0, inplace: bool | None = None) -> dict:
     """Compile ``graph`` into ``outdir``; the report as a dict. ``target`` is a built-in
-    target name or a .toml target description."""
+    target name or a .toml target description. ``inplace`` (in-place kernels: less RAM,
+    slower) defaults to on for microcontroller targets and off for the host."""
     check_name(name)
     tgt = load_target(target)
+    if inplace is None:
+        inplace = tgt.bare_metal
     _check_pin_budget(tgt, pin, pin_budget)
     inst = instrument or Instrumentation()
     has_qdq = any(n.op in ("quantize_linear", "dequantize_linear") for n in graph.nodes)

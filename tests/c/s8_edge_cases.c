@@ -3,7 +3,9 @@
  * softmax rows past TFLM's reciprocal range, extreme activation parameters, NaN/inf.
  * Built with -fsanitize=address,undefined -fno-sanitize-recover=all by
  * tests/test_c_kernels_s8.py: any UB or out-of-bounds access aborts. Buffers are sized
- * exactly so that ASan sees any overrun. Returns non-zero if a checked value is wrong. */
+ * exactly so that ASan sees any overrun. Returns non-zero if a checked value is wrong.
+ * Prints a checksum of the outputs of fast_path_cases(): the test builds this program with
+ * and without the x86 fast paths (-march=native) and requires the same checksum. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -283,6 +285,154 @@ static void conversion_cases(void) {
   }
 }
 
+/* ---- shapes of the x86 fast paths (and the same calls in a portable build) ---- */
+
+static uint64_t checksum = 1469598103934665603ull; /* FNV-1a over every output byte */
+
+static void hash_out(const int8_t *p, size_t n) {
+  size_t i;
+  for (i = 0; i < n; ++i) {
+    checksum ^= (uint8_t)p[i];
+    checksum *= 1099511628211ull;
+  }
+}
+
+static uint32_t rng_state = 12345u;
+
+static int32_t rnd(int32_t lo, int32_t hi) { /* uniform in [lo, hi] */
+  rng_state = rng_state * 1664525u + 1013904223u;
+  return lo + (int32_t)((rng_state >> 8) % (uint32_t)(hi - lo + 1));
+}
+
+static int8_t *rand8(size_t n) {
+  int8_t *p = (int8_t *)xmalloc(n);
+  size_t i;
+  for (i = 0; i < n; ++i) p[i] = (int8_t)rnd(-128, 127);
+  return p;
+}
+
+/* per-channel multipliers and shifts: mostly real, some extreme */
+static void requant_params(int32_t *mult, int32_t *shift, int32_t n) {
+  static const int32_t specials[] = {INT32_MIN, INT32_MAX, 0, -1, 1, 1 << 30};
+  int32_t i;
+  for (i = 0; i < n; ++i) {
+    const int32_t r = rnd(0, 9);
+    mult[i] = r < 7 ? rnd(1 << 30, INT32_MAX) : specials[rnd(0, 5)];
+    shift[i] = r < 5 ? rnd(-12, -4) : rnd(-31, 31);
+  }
+}
+
+static void fast_path_cases(void) {
+  static const int32_t zps[] = {-128, 127, 0, -5};
+  /* dense HWIO convs: in_c, out_c, k, stride, pad (all sides), h, w, batch */
+  static const int32_t convs[][8] = {
+      {3, 8, 3, 2, 1, 9, 9, 1},   {16, 16, 3, 1, 1, 6, 5, 2}, {8, 24, 1, 1, 0, 7, 3, 1},
+      {64, 130, 3, 1, 1, 4, 3, 1}, {5, 33, 3, 2, 2, 5, 7, 2}, {1, 40, 5, 1, 4, 3, 3, 1},
+      {40, 17, 1, 1, 0, 3, 3, 1}};
+  /* depthwise (multiplier 1): channels, k, stride, dilation, pad, h, w */
+  static const int32_t dws[][7] = {{8, 3, 1, 1, 1, 6, 6}, {24, 3, 2, 1, 1, 7, 5},
+                                   {13, 5, 1, 2, 4, 5, 5}, {300, 3, 1, 1, 1, 3, 3},
+                                   {64, 1, 1, 1, 0, 2, 3}, {7, 3, 1, 1, 3, 2, 2}};
+  size_t ci, zi;
+  for (ci = 0; ci < sizeof convs / sizeof convs[0]; ++ci)
+    for (zi = 0; zi < 4; ++zi) {
+      const int32_t *c = convs[ci];
+      const int32_t in_c = c[0], oc = c[1], k = c[2], s = c[3], pad = c[4], h = c[5], w = c[6];
+      const int32_t n = c[7];
+      const int32_t oh = (h + 2 * pad - k) / s + 1, ow = (w + 2 * pad - k) / s + 1;
+      const size_t in_n = (size_t)(n * h * w * in_c), w_n = (size_t)(k * k * in_c * oc);
+      const size_t out_n = (size_t)(n * oh * ow * oc);
+      edgeir_conv_s8_params p;
+      int8_t *in = rand8(in_n), *wt = rand8(w_n), *out = fill8(out_n, 0);
+      int32_t *bias = fill32((size_t)oc, 0), *mult = fill32((size_t)oc, 0);
+      int32_t *shift = fill32((size_t)oc, 0);
+      int32_t i;
+      /* biases near the int32 limits, far enough that the portable sum cannot overflow */
+      for (i = 0; i < oc; ++i)
+        bias[i] = i % 3 == 0 ? INT32_MIN + (1 << 24) : i % 3 == 1 ? INT32_MAX - (1 << 24)
+                                                                   : rnd(-100000, 100000);
+      requant_params(mult, shift, oc);
+      p.win = win(n, h, w, in_c, oh, ow, oc, k, s, 1, pad, pad, pad, pad);
+      p.groups = 1;
+      p.in_zp = zps[zi];
+      p.out_zp = zps[3 - zi];
+      p.act_min = zi == 1 ? -100 : -128;
+      p.act_max = zi == 1 ? 20 : 127;
+      edgeir_conv_s8_hwio(&p, in, wt, bias, mult, shift, out);
+      hash_out(out, out_n);
+      edgeir_conv_s8_hwio(&p, in, wt, NULL, mult, shift, out);
+      hash_out(out, out_n);
+      free(in); free(wt); free(out); free(bias); free(mult); free(shift);
+    }
+  for (ci = 0; ci < sizeof dws / sizeof dws[0]; ++ci)
+    for (zi = 0; zi < 4; ++zi) {
+      const int32_t *d = dws[ci];
+      const int32_t c = d[0], k = d[1], s = d[2], dil = d[3], pad = d[4], h = d[5], w = d[6];
+      const int32_t ext = (k - 1) * dil + 1;
+      const int32_t oh = (h + 2 * pad - ext) / s + 1, ow = (w + 2 * pad - ext) / s + 1;
+      const size_t out_n = (size_t)(oh * ow * c);
+      edgeir_conv_s8_params p;
+      int8_t *in = rand8((size_t)(h * w * c)), *wt = rand8((size_t)(k * k * c));
+      int8_t *out = fill8(out_n, 0);
+      int32_t *bias = fill32((size_t)c, 0), *mult = fill32((size_t)c, 0);
+      int32_t *shift = fill32((size_t)c, 0);
+      int32_t i;
+      for (i = 0; i < c; ++i) bias[i] = i % 2 ? INT32_MIN : INT32_MAX - rnd(0, 1000);
+      requant_params(mult, shift, c);
+      p.win = win(1, h, w, c, oh, ow, c, k, s, dil, pad, pad, pad, pad);
+      p.groups = c;
+      p.in_zp = zps[zi];
+      p.out_zp = zps[(zi + 1) % 4];
+      p.act_min = -128;
+      p.act_max = 127;
+      edgeir_depthwise_conv_s8(&p, in, wt, bias, mult, shift, out);
+      hash_out(out, out_n);
+      edgeir_depthwise_conv_s8(&p, in, wt, NULL, mult, shift, out);
+      hash_out(out, out_n);
+      free(in); free(wt); free(out); free(bias); free(mult); free(shift);
+    }
+  for (ci = 0; ci < 6; ++ci) { /* fully connected: 4-row groups, 32/16-input steps, tails */
+    static const int32_t fcs[][3] = {{1, 640, 128}, {2, 33, 17}, {3, 7, 5},
+                                     {1, 64, 12}, {2, 100, 3}, {1, 1, 40}};
+    const int32_t b = fcs[ci][0], n_in = fcs[ci][1], n_out = fcs[ci][2];
+    edgeir_fc_s8_params f;
+    int8_t *in = rand8((size_t)(b * n_in)), *wt = rand8((size_t)(n_in * n_out));
+    int8_t *out = fill8((size_t)(b * n_out), 0);
+    int32_t *bias = fill32((size_t)n_out, INT32_MAX), *mult = fill32((size_t)n_out, 0);
+    int32_t *shift = fill32((size_t)n_out, 0);
+    requant_params(mult, shift, n_out);
+    bias[0] = INT32_MIN;
+    f.batch = b; f.in_features = n_in; f.out_features = n_out;
+    f.out_zp = zps[ci % 4]; f.act_min = -128; f.act_max = 127;
+    edgeir_fc_s8(&f, in, wt, bias, mult, shift, out);
+    hash_out(out, (size_t)(b * n_out));
+    edgeir_fc_s8(&f, in, wt, NULL, mult, shift, out);
+    hash_out(out, (size_t)(b * n_out));
+    free(in); free(wt); free(out); free(bias); free(mult); free(shift);
+  }
+  for (ci = 0; ci < 4; ++ci) { /* add: one dense row, rows with a broadcast operand, in place */
+    const int32_t rows = 3, c = ci < 2 ? 16 : 13;
+    const size_t n = (size_t)(rows * c);
+    int8_t *a = rand8(n), *b = rand8(n), *out = fill8(n, 0);
+    edgeir_add_s8_params p;
+    memset(&p, 0, sizeof p);
+    p.bc.shape[0] = 1; p.bc.shape[1] = 1; p.bc.shape[2] = rows; p.bc.shape[3] = c;
+    p.bc.a_stride[2] = c; p.bc.a_stride[3] = 1;
+    p.bc.b_stride[2] = ci % 2 ? 0 : c; p.bc.b_stride[3] = 1;
+    p.a_zp = zps[ci]; p.b_zp = zps[3 - ci]; p.out_zp = zps[(ci + 1) % 4];
+    p.left_shift = ci == 3 ? 31 : 20;
+    p.a_mult = ci == 2 ? INT32_MIN : 1623821475; p.a_shift = ci == 1 ? -31 : -2;
+    p.b_mult = INT32_MAX; p.b_shift = 0;
+    p.out_mult = ci == 0 ? INT32_MIN : 1098017566; p.out_shift = ci == 0 ? 0 : -17;
+    p.act_min = -128; p.act_max = 127;
+    edgeir_add_s8(&p, a, b, out);
+    hash_out(out, n);
+    edgeir_add_s8(&p, a, b, a); /* in place */
+    hash_out(a, n);
+    free(a); free(b); free(out);
+  }
+}
+
 int main(void) {
   conv_cases();
   elementwise_cases();
@@ -290,6 +440,8 @@ int main(void) {
   softmax_cases();
   activation_cases();
   conversion_cases();
+  fast_path_cases();
+  printf("checksum %016llx\n", (unsigned long long)checksum);
   if (failures) fprintf(stderr, "%d checks failed\n", failures);
   return failures ? 1 : 0;
 }

@@ -113,20 +113,31 @@ static inline void valid_taps(int32_t origin, int32_t dil, int32_t k_n, int32_t 
 
 /* ---- x86-64 fast paths -------------------------------------------------------------------- */
 
-/* Compiled only when the user's flags enable AVX2 (-mavx2, -march=native, ...), so nothing
- * here exists in a Cortex-M (or any non-AVX2) build. Each kernel below that has a fast path
- * calls it first; it returns 0 for shapes it does not handle, and the portable code runs.
- * The results are bit-identical to the portable code (tests/test_c_kernels_s8.py builds the
- * library with and without these paths and compares both with the golden model):
+/* Compiled only when the user's flags enable AVX2 (-mavx2, -march=native, ...) with GCC or
+ * Clang, so nothing here exists in a Cortex-M (or any non-AVX2) build. The kernels with a
+ * fast path (conv_s8_hwio, depthwise_conv_s8 with multiplier 1, fc_s8, add_s8 on contiguous
+ * rows, quantize_f32_s8) call it first; it returns 0 for shapes it does not handle and the
+ * portable code runs. Results are bit-identical to the portable code
+ * (tests/test_c_kernels_s8.py builds the library portable, with -mavx2 and with
+ * -march=native and compares each with the golden model; tests/c/s8_edge_cases.c compares
+ * their outputs under the sanitizers; tests/test_c_kernels_s8_x86_models.py runs the MLPerf
+ * Tiny models):
  *  - dot products are exact integer sums; int32 accumulation wraps (vector adds), which is
  *    the portable result whenever the portable int32 sum does not overflow;
- *  - requantization is edgeir_mbqm on 8 lanes, exact (see x86_mbqm);
- *  - padding taps read in_zp exactly as in the portable code.
- * With VNNI (AVX-VNNI or AVX512-VNNI + VL) the dense convolution and the fully connected
- * layer use vpdpbusd (u8 x s8, 4 products per lane): the input is offset to x + 128 (u8) and
- * 128 * sum(w) is subtracted from the bias, which is exact modulo 2^32. Without VNNI they
- * use vpmaddwd on int16 pairs. Scratch lives on the stack (no malloc): about 50 KB for the
- * dense convolution (X86_WBUF packed weights + im2col rows), 2 KB for the others. */
+ *  - requantization is edgeir_mbqm on 8 lanes (16 with AVX-512F), exact for all int32
+ *    multipliers and shifts in [-31, 31] (see x86_mbqm);
+ *  - padding taps read in_zp as in the portable code;
+ *  - window kernels keep the order edgeir_kernels.h promises the memory planner (pixels in
+ *    row-major order, each finished before the next, inputs read before outputs that may
+ *    overwrite them are written), so outputs may overlap inputs as planned.
+ * With VNNI (AVX-VNNI, or AVX512-VNNI + VL) the dense convolution and the fully connected
+ * layer use vpdpbusd (u8 x s8, 4 products per lane): one operand is offset by 128 to u8
+ * and 128 * (the sum of the other) is subtracted, exact modulo 2^32. Without VNNI they use
+ * vpmaddwd on int16 pairs; the depthwise convolution uses int16 pairs in both cases.
+ * Scratch lives on the stack (no malloc, no static state: reentrant): at most about 70 KB
+ * (dense convolution: EDGEIR_X86_WBUF packed weights + EDGEIR_X86_XBUF input rows), 50 KB
+ * (depthwise), 9 KB (fully connected); define smaller EDGEIR_X86_WBUF / EDGEIR_X86_XBUF for
+ * small thread stacks (slower, same results). */
 #if defined(__AVX2__) && defined(__GNUC__)
 #define EDGEIR_S8_X86 1
 #include <immintrin.h>
@@ -155,20 +166,21 @@ typedef int16_t x86_xt; /* an im2col element: x */
 
 /* Stack budgets of the fast paths (bytes of scratch; -D to change). */
 #ifndef EDGEIR_X86_WBUF
-#define EDGEIR_X86_WBUF 65536      /* packed dense-conv weights (more: interleaved per step) */
+#define EDGEIR_X86_WBUF 40960      /* packed dense-conv weights (more: interleaved per step) */
 #endif
-#ifndef EDGEIR_X86_KMAX
-#define EDGEIR_X86_KMAX 2304       /* largest k_h * k_w * in_c of the dense fast path */
+#ifndef EDGEIR_X86_XBUF
+#define EDGEIR_X86_XBUF 16384      /* dense-conv input: padded rows or im2col rows */
 #endif
 #define X86_P 4                    /* output pixels per register block (dense conv) */
 #define X86_WBUF EDGEIR_X86_WBUF
-#define X86_KMAX EDGEIR_X86_KMAX
-#define X86_MAXBLK 128             /* 16-channel blocks (out_c <= 2048) of the fast paths */
+#define X86_XBUF EDGEIR_X86_XBUF
+#define X86_TAPS 64                /* largest k_h * k_w of the direct dense path */
+#define X86_MAXBLK 64              /* 16-channel blocks (out_c <= 1024) of the dense path */
 #define X86_DW_KH 16               /* largest k_h of the depthwise path */
 #define X86_DW_WV 512              /* depthwise weight vectors (16 KB): blocks * pairs * 2 */
-#define X86_DW_ZBUF 32768          /* depthwise converted input rows */
-#define X86_DW_MAXBLK 16           /* depthwise blocks with precomputed constants */
-#define X86_KT 16                  /* dense-conv blocks with precomputed constants */
+#define X86_DW_ZBUF 24576          /* depthwise converted input rows */
+#define X86_DW_MAXBLK 8            /* depthwise blocks with precomputed constants */
+#define X86_KT 8                   /* dense-conv blocks with precomputed constants */
 
 /* per-lane constants of edgeir_mbqm for 8 channels; the flags say whether any lane shifts
  * left and whether any lane's multiplier is INT32_MIN (else SRDHM cannot saturate) */
@@ -277,10 +289,55 @@ static inline void x86_load16_i32(const int32_t *src, int32_t n, __m256i *v0, __
   }
 }
 
+#if defined(__AVX512F__)
+/* With AVX-512F (e.g. -march=native on hosts that have it) 16 channels requantize in one
+ * zmm register: the same arithmetic as x86_mbqm, with mask registers for the saturation and
+ * rounding steps and vpmovdb (truncating, as the (int8_t) cast) for the narrowing. */
+#define X86_AVX512 1
+typedef struct {
+  __m512i mult, mult_odd, left, right, mask, half;
+  int any_left, any_sat;
+} x86_rq16;
+
+static inline x86_rq16 x86_rq16_make(const x86_rq *q0, const x86_rq *q1) {
+  x86_rq16 q;
+  q.mult = _mm512_inserti64x4(_mm512_castsi256_si512(q0->mult), q1->mult, 1);
+  q.mult_odd = _mm512_inserti64x4(_mm512_castsi256_si512(q0->mult_odd), q1->mult_odd, 1);
+  q.left = _mm512_inserti64x4(_mm512_castsi256_si512(q0->left), q1->left, 1);
+  q.right = _mm512_inserti64x4(_mm512_castsi256_si512(q0->right), q1->right, 1);
+  q.mask = _mm512_inserti64x4(_mm512_castsi256_si512(q0->mask), q1->mask, 1);
+  q.half = _mm512_inserti64x4(_mm512_castsi256_si512(q0->half), q1->half, 1);
+  q.any_left = q0->any_left || q1->any_left;
+  q.any_sat = q0->any_sat || q1->any_sat;
+  return q;
+}
+
+static inline __m512i x86_mbqm16(__m512i x, const x86_rq16 *q) {
+  const __m512i nudge = _mm512_set1_epi64(1LL << 30), one = _mm512_set1_epi32(1);
+  __m512i e, o, r, rem, thr;
+  if (q->any_left) x = _mm512_sllv_epi32(x, q->left);
+  e = _mm512_add_epi64(_mm512_mul_epi32(x, q->mult), nudge);
+  o = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), q->mult_odd), nudge);
+  r = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(e, 31), _mm512_slli_epi64(o, 1));
+  if (q->any_sat) /* INT32_MIN (only from INT32_MIN * INT32_MIN) - 1 = INT32_MAX */
+    r = _mm512_mask_sub_epi32(r, _mm512_cmpeq_epi32_mask(r, _mm512_set1_epi32(INT32_MIN)), r,
+                              one);
+  rem = _mm512_and_si512(r, q->mask);
+  thr = _mm512_sub_epi32(q->half, _mm512_srai_epi32(r, 31));
+  r = _mm512_srav_epi32(r, q->right);
+  return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, one);
+}
+#else
+#define X86_AVX512 0
+#endif
+
 /* requantization constants, bias and store helper of one block of 16 output channels */
 typedef struct {
   __m256i bias[2];
   x86_rq rq[2];
+#if X86_AVX512
+  x86_rq16 rq16;
+#endif
 } x86_blk;
 
 static inline void x86_blk_make(x86_blk *k, const int32_t *bias, const int32_t *mult,
@@ -291,14 +348,26 @@ static inline void x86_blk_make(x86_blk *k, const int32_t *bias, const int32_t *
   x86_load16_i32(shift + oc0, n, &s0, &s1);
   k->rq[0] = x86_rq_make(m0, s0);
   k->rq[1] = x86_rq_make(m1, s1);
+#if X86_AVX512
+  k->rq16 = x86_rq16_make(&k->rq[0], &k->rq[1]);
+#endif
 }
 
-/* requantize 16 accumulators and store n of them */
+/* requantize 16 accumulators (a0: channels 0-7, a1: 8-15) and store n of them */
 static inline void x86_out16(int8_t *dst, __m256i a0, __m256i a1, const x86_blk *k,
                              __m256i lo, __m256i hi, __m256i zp, int32_t n) {
+#if X86_AVX512
+  const __m512i a = _mm512_inserti64x4(_mm512_castsi256_si512(a0), a1, 1);
+  const __m512i r = _mm512_add_epi32(
+      _mm512_min_epi32(_mm512_max_epi32(x86_mbqm16(a, &k->rq16), _mm512_broadcast_i64x4(lo)),
+                       _mm512_broadcast_i64x4(hi)),
+      _mm512_broadcast_i64x4(zp));
+  x86_store_n(dst, _mm512_cvtepi32_epi8(r), n);
+#else
   const __m256i r0 = x86_clamp_zp(x86_mbqm(a0, &k->rq[0]), lo, hi, zp);
   const __m256i r1 = x86_clamp_zp(x86_mbqm(a1, &k->rq[1]), lo, hi, zp);
   x86_store_n(dst, x86_pack16(r0, r1), n);
+#endif
 }
 
 /* ---- dense convolution (HWIO): im2col rows x packed weights ----
@@ -375,16 +444,27 @@ static void x86_im2col(const edgeir_window *wn, const int8_t *in, int32_t b, int
 }
 
 /* Where the weights of one 16-channel block come from: packed (wb, X86_KG * 16 bytes per
- * step: VNNI channel-major quads, else channel-major pairs), or, with wb NULL, the HWIO
- * tensor itself (rows k of out_c bytes; zero past k_n and past the block's n channels). */
+ * step: VNNI channel-major quads, else channel-major pairs), or the HWIO tensor itself.
+ * Reduction index k = tap * cpad + ci: input channels are padded from cin to cpad (the
+ * padding rows are zero), as are k >= k_n and the channels past the block's n. */
 typedef struct {
   const int8_t *wb;
   const int8_t *w;
-  int32_t out_c, k_n, oc0, n;
+  int32_t out_c, k_n, oc0, n, cin, cpad;
 } x86_wsrc;
 
+static inline __m128i x86_wrow(const x86_wsrc *src, int32_t k) {
+  int32_t t, ci;
+  if (k >= src->k_n) return _mm_setzero_si128();
+  if (src->cpad == src->cin) return x86_load_n(src->w + k * src->out_c + src->oc0, src->n);
+  t = k / src->cpad;
+  ci = k - t * src->cpad;
+  return ci < src->cin ? x86_load_n(src->w + (t * src->cin + ci) * src->out_c + src->oc0, src->n)
+                       : _mm_setzero_si128();
+}
+
 /* The weights of step s for channels 0-7 (w0) and 8-15 (w1), ready for X86_MAC. Inlined
- * into each caller, where src->wb is known to be packed or not. */
+ * into each caller with `packed` constant. */
 static inline __attribute__((always_inline)) void x86_wstep(const x86_wsrc *src, int packed,
                                                             int32_t s, __m256i *w0,
                                                             __m256i *w1) {
@@ -401,11 +481,7 @@ static inline __attribute__((always_inline)) void x86_wstep(const x86_wsrc *src,
   } else {
     __m128i r[X86_KG];
     int32_t t;
-    for (t = 0; t < X86_KG; ++t) {
-      const int32_t k = s * X86_KG + t;
-      r[t] = k < src->k_n ? x86_load_n(src->w + k * src->out_c + src->oc0, src->n)
-                          : _mm_setzero_si128();
-    }
+    for (t = 0; t < X86_KG; ++t) r[t] = x86_wrow(src, s * X86_KG + t);
 #if X86_VNNI
     {
       const __m128i t0 = _mm_unpacklo_epi8(r[0], r[1]), t1 = _mm_unpackhi_epi8(r[0], r[1]);
@@ -426,11 +502,7 @@ static void x86_pack_w(const x86_wsrc *src, int32_t s_n, int8_t *dst) {
   for (s = 0; s < s_n; ++s) {
     __m128i r[X86_KG];
     int32_t t;
-    for (t = 0; t < X86_KG; ++t) {
-      const int32_t k = s * X86_KG + t;
-      r[t] = k < src->k_n ? x86_load_n(src->w + k * src->out_c + src->oc0, src->n)
-                          : _mm_setzero_si128();
-    }
+    for (t = 0; t < X86_KG; ++t) r[t] = x86_wrow(src, s * X86_KG + t);
 #if X86_VNNI
     {
       const __m128i t0 = _mm_unpacklo_epi8(r[0], r[1]), t1 = _mm_unpackhi_epi8(r[0], r[1]);
@@ -453,40 +525,63 @@ static void x86_pack_w(const x86_wsrc *src, int32_t s_n, int8_t *dst) {
 #define X86_MAC(acc, x, w) X86_MADD((acc), (x), (w))
 #endif
 
-/* the X86_KG im2col values of step s, broadcast to all lanes */
+/* the X86_KG input values of step s, broadcast to all lanes */
 static inline __m256i x86_xstep(const x86_xt *x, int32_t s) {
   return _mm256_broadcastd_epi32(_mm_loadu_si32((const void *)(x + X86_KG * s)));
 }
 
-/* The MAC loops: acc[i * 2 + h] (pixel i, channels 8h..8h+7) = bias + the dot products
- * of the im2col rows xb + i * kp with the block's weights. One function per variant (not
- * inlined: each loop keeps its accumulators in registers): packed or HWIO weights, 4
- * pixels or 1, 16 channels or only the first 8 (narrow: blocks with n <= 8). */
-#define X86_MAC_FN(name, PACKED, WIDE, FOUR)                                             \
-  static __attribute__((noinline)) void name(const x86_wsrc *src, const x86_xt *xb,     \
-                                             int32_t kp, int32_t s_n,                    \
-                                             const __m256i *bias, __m256i *acc) {        \
-    const x86_xt *x1 = xb + kp, *x2 = xb + 2 * kp, *x3 = xb + 3 * kp;                   \
+/* Where the input values of up to X86_P pixels come from: im2col rows (toff NULL: step s of
+ * pixel i at base[i] + X86_KG * s), or a padded image (tap t's cpad values of pixel i at
+ * base[i] + toff[t]; qn = cpad / X86_KG steps per tap). */
+typedef struct {
+  const x86_xt *base[X86_P];
+  const int32_t *toff;
+  int32_t taps, qn;
+} x86_xsrc;
+
+/* The MAC loops: acc[i * 2 + h] (pixel i, channels 8h..8h+7) = bias + the dot products of
+ * the pixels' inputs with the block's weights. One function per variant (not inlined: each
+ * loop keeps its accumulators in registers): packed or HWIO weights, 4 pixels or 1, 16
+ * channels or only the first 8 (narrow: blocks with n <= 8), im2col rows or padded image. */
+#define X86_MAC_STEP(PACKED, WIDE, FOUR, s, x0, x1, x2, x3, q)                          \
+  do {                                                                                  \
+    __m256i w0, w1, v;                                                                  \
+    x86_wstep(src, (PACKED), (s), &w0, &w1);                                            \
+    v = x86_xstep((x0), (q));                                                           \
+    a00 = X86_MAC(a00, v, w0);                                                          \
+    if (WIDE) a01 = X86_MAC(a01, v, w1);                                                \
+    if (FOUR) {                                                                         \
+      v = x86_xstep((x1), (q));                                                         \
+      a10 = X86_MAC(a10, v, w0);                                                        \
+      if (WIDE) a11 = X86_MAC(a11, v, w1);                                              \
+      v = x86_xstep((x2), (q));                                                         \
+      a20 = X86_MAC(a20, v, w0);                                                        \
+      if (WIDE) a21 = X86_MAC(a21, v, w1);                                              \
+      v = x86_xstep((x3), (q));                                                         \
+      a30 = X86_MAC(a30, v, w0);                                                        \
+      if (WIDE) a31 = X86_MAC(a31, v, w1);                                              \
+    }                                                                                   \
+  } while (0)
+
+#define X86_MAC_FN(name, PACKED, WIDE, FOUR, DIRECT)                                     \
+  static __attribute__((noinline)) void name(const x86_wsrc *src, const x86_xsrc *xs,  \
+                                             int32_t s_n, const __m256i *bias,           \
+                                             __m256i *acc) {                             \
+    const x86_xt *b0 = xs->base[0], *b1 = xs->base[FOUR ? 1 : 0];                       \
+    const x86_xt *b2 = xs->base[FOUR ? 2 : 0], *b3 = xs->base[FOUR ? 3 : 0];            \
     __m256i a00 = bias[0], a01 = bias[1], a10 = a00, a11 = a01;                         \
     __m256i a20 = a00, a21 = a01, a30 = a00, a31 = a01;                                 \
     int32_t s;                                                                          \
-    for (s = 0; s < s_n; ++s) {                                                         \
-      __m256i w0, w1, v;                                                                \
-      x86_wstep(src, (PACKED), s, &w0, &w1);                                            \
-      v = x86_xstep(xb, s);                                                             \
-      a00 = X86_MAC(a00, v, w0);                                                        \
-      if (WIDE) a01 = X86_MAC(a01, v, w1);                                              \
-      if (FOUR) {                                                                       \
-        v = x86_xstep(x1, s);                                                           \
-        a10 = X86_MAC(a10, v, w0);                                                      \
-        if (WIDE) a11 = X86_MAC(a11, v, w1);                                            \
-        v = x86_xstep(x2, s);                                                           \
-        a20 = X86_MAC(a20, v, w0);                                                      \
-        if (WIDE) a21 = X86_MAC(a21, v, w1);                                            \
-        v = x86_xstep(x3, s);                                                           \
-        a30 = X86_MAC(a30, v, w0);                                                      \
-        if (WIDE) a31 = X86_MAC(a31, v, w1);                                            \
+    if (DIRECT) {                                                                       \
+      int32_t t, q;                                                                     \
+      for (t = 0, s = 0; t < xs->taps; ++t) {                                           \
+        const int32_t o = xs->toff[t];                                                  \
+        const x86_xt *x0 = b0 + o, *x1 = b1 + o, *x2 = b2 + o, *x3 = b3 + o;            \
+        for (q = 0; q < xs->qn; ++q, ++s)                                               \
+          X86_MAC_STEP(PACKED, WIDE, FOUR, s, x0, x1, x2, x3, q);                       \
       }                                                                                 \
+    } else {                                                                            \
+      for (s = 0; s < s_n; ++s) X86_MAC_STEP(PACKED, WIDE, FOUR, s, b0, b1, b2, b3, s); \
     }                                                                                   \
     acc[0] = a00;                                                                       \
     acc[1] = a01;                                                                       \
@@ -500,56 +595,127 @@ static inline __m256i x86_xstep(const x86_xt *x, int32_t s) {
     }                                                                                   \
   }
 
-X86_MAC_FN(x86_mac4_packed, 1, 1, 1)
-X86_MAC_FN(x86_mac4_raw, 0, 1, 1)
-X86_MAC_FN(x86_mac1_packed, 1, 1, 0)
-X86_MAC_FN(x86_mac1_raw, 0, 1, 0)
-X86_MAC_FN(x86_mac4n_packed, 1, 0, 1)
-X86_MAC_FN(x86_mac4n_raw, 0, 0, 1)
-X86_MAC_FN(x86_mac1n_packed, 1, 0, 0)
-X86_MAC_FN(x86_mac1n_raw, 0, 0, 0)
+X86_MAC_FN(x86_mac4_packed, 1, 1, 1, 0)
+X86_MAC_FN(x86_mac4_raw, 0, 1, 1, 0)
+X86_MAC_FN(x86_mac1_packed, 1, 1, 0, 0)
+X86_MAC_FN(x86_mac1_raw, 0, 1, 0, 0)
+X86_MAC_FN(x86_mac4n_packed, 1, 0, 1, 0)
+X86_MAC_FN(x86_mac4n_raw, 0, 0, 1, 0)
+X86_MAC_FN(x86_mac1n_packed, 1, 0, 0, 0)
+X86_MAC_FN(x86_mac1n_raw, 0, 0, 0, 0)
+X86_MAC_FN(x86_macd4_packed, 1, 1, 1, 1)
+X86_MAC_FN(x86_macd4_raw, 0, 1, 1, 1)
+X86_MAC_FN(x86_macd1_packed, 1, 1, 0, 1)
+X86_MAC_FN(x86_macd1_raw, 0, 1, 0, 1)
+X86_MAC_FN(x86_macd4n_packed, 1, 0, 1, 1)
+X86_MAC_FN(x86_macd4n_raw, 0, 0, 1, 1)
+X86_MAC_FN(x86_macd1n_packed, 1, 0, 0, 1)
+X86_MAC_FN(x86_macd1n_raw, 0, 0, 0, 1)
 
-/* all blocks of one group of np pixels; wb: the packed blocks (the first n_packed) */
-static void x86_conv_group(const x86_wsrc *raw, const int8_t *wb, int32_t n_packed,
-                           int32_t nblk, int32_t blk_bytes, const x86_blk *kt,
-                           const int32_t *bias_t, const int32_t *mult, const int32_t *shift,
-                           const x86_xt *xb, int32_t kp, int32_t s_n, int32_t np, __m256i lo,
-                           __m256i hi, __m256i zp, int8_t *o, int32_t out_c) {
+typedef void (*x86_mac_fn)(const x86_wsrc *, const x86_xsrc *, int32_t, const __m256i *,
+                           __m256i *);
+
+/* [direct][packed][narrow][four] */
+static x86_mac_fn x86_mac_pick(int direct, int packed, int narrow, int four) {
+  static const x86_mac_fn fns[2][2][2][2] = {
+      {{{x86_mac1_raw, x86_mac4_raw}, {x86_mac1n_raw, x86_mac4n_raw}},
+       {{x86_mac1_packed, x86_mac4_packed}, {x86_mac1n_packed, x86_mac4n_packed}}},
+      {{{x86_macd1_raw, x86_macd4_raw}, {x86_macd1n_raw, x86_macd4n_raw}},
+       {{x86_macd1_packed, x86_macd4_packed}, {x86_macd1n_packed, x86_macd4n_packed}}}};
+  return fns[direct != 0][packed != 0][narrow != 0][four != 0];
+}
+
+/* Everything about one call the pixel groups share. */
+typedef struct {
+  x86_wsrc raw;              /* the HWIO weights (oc0, n set per block) */
+  const int8_t *wb;          /* packed blocks [0, n_packed), blk_bytes each */
+  int32_t n_packed, nblk, blk_bytes, s_n, out_c;
+  const x86_blk *kt;         /* constants of blocks [0, X86_KT) */
+  const int32_t *bias_t, *mult, *shift;
+  __m256i lo, hi, zp;
+} x86_conv_ctx;
+
+/* All blocks of np pixels (outputs o[i]): MAC, requantize, store. */
+static void x86_conv_group(const x86_conv_ctx *c, const x86_xsrc *xs, int32_t np,
+                           int8_t *const *o) {
   int32_t j, i;
-  for (j = 0; j < nblk; ++j) {
-    x86_wsrc src = *raw;
+  for (j = 0; j < c->nblk; ++j) {
+    x86_wsrc src = c->raw;
     x86_blk kb;
-    const x86_blk *k = j < X86_KT ? &kt[j] : &kb;
+    const x86_blk *k = j < X86_KT ? &c->kt[j] : &kb;
     __m256i acc[2 * X86_P];
-    const int packed = j < n_packed, narrow = out_c - 16 * j <= 8;
+    const int packed = j < c->n_packed, narrow = c->out_c - 16 * j <= 8;
+    const int direct = xs->toff != NULL;
     src.oc0 = j * 16;
-    src.n = min_i32(16, out_c - src.oc0);
-    src.wb = packed ? wb + j * blk_bytes : NULL;
-    if (j >= X86_KT) x86_blk_make(&kb, bias_t, mult, shift, src.oc0, src.n);
+    src.n = min_i32(16, c->out_c - src.oc0);
+    src.wb = packed ? c->wb + j * c->blk_bytes : NULL;
+    if (j >= X86_KT) x86_blk_make(&kb, c->bias_t, c->mult, c->shift, src.oc0, src.n);
     if (np == X86_P) {
-      if (narrow)
-        (packed ? x86_mac4n_packed : x86_mac4n_raw)(&src, xb, kp, s_n, k->bias, acc);
-      else
-        (packed ? x86_mac4_packed : x86_mac4_raw)(&src, xb, kp, s_n, k->bias, acc);
+      x86_mac_pick(direct, packed, narrow, 1)(&src, xs, c->s_n, k->bias, acc);
     } else {
       for (i = 0; i < np; ++i) {
-        if (narrow)
-          (packed ? x86_mac1n_packed : x86_mac1n_raw)(&src, xb + i * kp, kp, s_n, k->bias,
-                                                      acc + 2 * i);
-        else
-          (packed ? x86_mac1_packed : x86_mac1_raw)(&src, xb + i * kp, kp, s_n, k->bias,
-                                                    acc + 2 * i);
+        x86_xsrc one = *xs;
+        one.base[0] = xs->base[i];
+        x86_mac_pick(direct, packed, narrow, 0)(&src, &one, c->s_n, k->bias, acc + 2 * i);
       }
     }
     for (i = 0; i < np; ++i) {
-      int8_t *dst = o + i * out_c + src.oc0;
+      int8_t *dst = o[i] + src.oc0;
       if (narrow) {
-        const __m256i r0 = x86_clamp_zp(x86_mbqm(acc[2 * i], &k->rq[0]), lo, hi, zp);
+        const __m256i r0 = x86_clamp_zp(x86_mbqm(acc[2 * i], &k->rq[0]), c->lo, c->hi, c->zp);
         x86_store_n(dst, x86_pack8(r0), src.n);
       } else {
-        x86_out16(dst, acc[2 * i], acc[2 * i + 1], k, lo, hi, zp, src.n);
+        x86_out16(dst, acc[2 * i], acc[2 * i + 1], k, c->lo, c->hi, c->zp, src.n);
       }
     }
+  }
+}
+
+/* Padded rows [py0, py0 + rows) of image in_b into dst (wp columns of cpad values): padded
+ * row py, column px is input (py - pad_top, px - pad_left); outside the input in_zp (zv).
+ * Channel padding (cpad > in_c) holds anything: its weights are zero. end: the end of the
+ * input tensor (vector loads never pass it). */
+static void x86_pad_rows(const edgeir_window *wn, const int8_t *in_b, const int8_t *end,
+                         int32_t py0, int32_t rows, int32_t wp, int32_t cpad, x86_xt zv,
+                         x86_xt *dst) {
+  const int32_t in_c = wn->in_c, in_w = wn->in_w;
+  const int32_t px_lo = min_i32(wp, max_i32(0, wn->pad_left));
+  const int32_t px_hi = max_i32(px_lo, min_i32(wp, wn->pad_left + in_w));
+  int32_t r;
+  for (r = 0; r < rows; ++r) {
+    const int32_t iy = py0 + r - wn->pad_top;
+    x86_xt *d = dst + r * wp * cpad;
+    const int8_t *x;
+    int32_t px;
+    if (iy < 0 || iy >= wn->in_h || px_hi <= px_lo) {
+      x86_fill_x(d, zv, wp * cpad);
+      continue;
+    }
+    x86_fill_x(d, zv, px_lo * cpad);
+    x = in_b + (iy * in_w + px_lo - wn->pad_left) * in_c;
+    if (cpad == in_c) {
+      x86_copy_x(d + px_lo * cpad, x, (px_hi - px_lo) * in_c);
+    } else {
+      px = px_lo;
+      if (in_c == 3 && cpad == 4) { /* 4 pixels per shuffle: 12 bytes -> 16 */
+        const __m128i spread = _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1);
+        for (; px + 4 <= px_hi && x + 16 <= end; px += 4, x += 12) {
+          const __m128i v =
+              _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)x), spread);
+#if X86_VNNI
+          _mm_storeu_si128((__m128i *)(void *)(d + px * 4),
+                           _mm_xor_si128(v, _mm_set1_epi8((char)-128)));
+#else
+          _mm256_storeu_si256((__m256i *)(void *)(d + px * 4), _mm256_cvtepi8_epi16(v));
+#endif
+        }
+      }
+      for (; px < px_hi; ++px, x += in_c) {
+        x86_copy_x(d + px * cpad, x, in_c);
+        x86_fill_x(d + px * cpad + in_c, 0, cpad - in_c);
+      }
+    }
+    x86_fill_x(d + px_hi * cpad, zv, (wp - px_hi) * cpad);
   }
 }
 
@@ -558,55 +724,82 @@ static int x86_conv_hwio(const edgeir_conv_s8_params *p, const int8_t *in, const
                          int8_t *out) {
   const edgeir_window *wn = &p->win;
   const int32_t out_c = wn->out_c, in_c = wn->in_c, in_zp = p->in_zp;
-  const int32_t k_n = wn->k_h * wn->k_w * in_c;
-  const int32_t s_n = (k_n + X86_KG - 1) / X86_KG, kp = s_n * X86_KG;
-  const int32_t npix = wn->batch * wn->out_h * wn->out_w;
+  const int32_t out_h = wn->out_h, out_w = wn->out_w;
+  const int32_t taps = wn->k_h * wn->k_w;
+  const int32_t npix = wn->batch * out_h * out_w;
   const int32_t nblk = (out_c + 15) / 16;
-  const int32_t blk_bytes = s_n * 16 * X86_KG;
-  /* 1x1, stride 1, no padding, no tail: the im2col rows of consecutive pixels are the
-   * input itself, contiguous */
+  /* 1x1, stride 1, no padding, channels a multiple of the step: the im2col rows of
+   * consecutive pixels are the input itself, contiguous */
   const int dense_rows = wn->k_h == 1 && wn->k_w == 1 && wn->stride_h == 1 &&
                          wn->stride_w == 1 && wn->pad_top == 0 && wn->pad_left == 0 &&
-                         wn->in_h == wn->out_h && wn->in_w == wn->out_w && kp == in_c;
-  const __m256i lo = _mm256_set1_epi32(p->act_min - p->out_zp);
-  const __m256i hi = _mm256_set1_epi32(p->act_max - p->out_zp);
-  const __m256i zp = _mm256_set1_epi32(p->out_zp);
+                         wn->in_h == out_h && wn->in_w == out_w && in_c % X86_KG == 0;
+  /* direct: the taps read a padded copy of the input (channels padded to cpad), converted
+   * band by band (rows of out_rows output rows); else im2col rows per pixel */
+  const int32_t cpad = (in_c + X86_KG - 1) / X86_KG * X86_KG;
+  const int32_t wp = (out_w - 1) * wn->stride_w + (wn->k_w - 1) * wn->dil_w + 1;
+  const int32_t ext_h = (wn->k_h - 1) * wn->dil_h + 1;
+  const int32_t row_n = wp * cpad;
+  const int32_t xbuf_n = X86_XBUF / (int32_t)sizeof(x86_xt);
+  const int32_t band = row_n > 0 && xbuf_n / row_n >= ext_h && wn->stride_h > 0
+                           ? (xbuf_n / row_n - ext_h) / wn->stride_h + 1
+                           : 0;
+  const int direct = !dense_rows && 3 * cpad <= 4 * in_c && taps <= X86_TAPS && band >= 1;
+  const int32_t cw = direct ? cpad : in_c;         /* channels per tap in k */
+  const int32_t k_n = taps * cw;
+  const int32_t s_n = (k_n + X86_KG - 1) / X86_KG, kp = s_n * X86_KG;
+  const int32_t blk_bytes = s_n * 16 * X86_KG;
 #if X86_VNNI
   const x86_xt zv = (x86_xt)(in_zp + 128);
 #else
   const x86_xt zv = (x86_xt)in_zp;
 #endif
   int8_t wbuf[X86_WBUF];
-  x86_xt xbuf[X86_P * X86_KMAX];
+  x86_xt xbuf[X86_XBUF / sizeof(x86_xt)];
   int32_t bias_t[X86_MAXBLK * 16];
+  int32_t toff[X86_TAPS];
   x86_blk kt[X86_KT];
-  x86_wsrc raw;
-  int32_t n_packed, j, pix, cb = 0, cy = 0, cx = 0; /* cursor: the next pixel's (b, oy, ox) */
-  if (k_n <= 0 || k_n > X86_KMAX || out_c <= 0 || nblk > X86_MAXBLK || npix <= 0 ||
-      in_zp < -128 || in_zp > 127 || wn->in_h <= 0 || wn->in_w <= 0 || wn->dil_h <= 0 ||
-      wn->dil_w <= 0)
+  x86_conv_ctx c;
+  x86_xsrc xs;
+  int32_t j, i;
+  if (k_n <= 0 || out_c <= 0 || nblk > X86_MAXBLK || npix <= 0 || in_zp < -128 ||
+      in_zp > 127 || wn->in_h <= 0 || wn->in_w <= 0 || wn->dil_h <= 0 || wn->dil_w <= 0 ||
+      wn->stride_h <= 0 || wn->stride_w <= 0 || (!direct && X86_P * kp > xbuf_n))
     return 0;
-  raw.wb = NULL;
-  raw.w = w;
-  raw.out_c = out_c;
-  raw.k_n = k_n;
-  n_packed = min_i32(nblk, X86_WBUF / blk_bytes);
+  c.raw.wb = NULL;
+  c.raw.w = w;
+  c.raw.out_c = out_c;
+  c.raw.k_n = k_n;
+  c.raw.cin = in_c;
+  c.raw.cpad = cw;
+  c.wb = wbuf;
+  c.n_packed = min_i32(nblk, X86_WBUF / blk_bytes);
+  c.nblk = nblk;
+  c.blk_bytes = blk_bytes;
+  c.s_n = s_n;
+  c.out_c = out_c;
+  c.kt = kt;
+  c.bias_t = bias_t;
+  c.mult = mult;
+  c.shift = shift;
+  c.lo = _mm256_set1_epi32(p->act_min - p->out_zp);
+  c.hi = _mm256_set1_epi32(p->act_max - p->out_zp);
+  c.zp = _mm256_set1_epi32(p->out_zp);
   for (j = 0; j < nblk; ++j) {
     const int32_t oc0 = j * 16, n = min_i32(16, out_c - oc0);
     __m256i b0, b1;
+    x86_wsrc src = c.raw;
     x86_load16_i32(bias ? bias + oc0 : NULL, n, &b0, &b1);
-    raw.oc0 = oc0;
-    raw.n = n;
-    if (j < n_packed) x86_pack_w(&raw, s_n, wbuf + j * blk_bytes);
+    src.oc0 = oc0;
+    src.n = n;
+    if (j < c.n_packed) x86_pack_w(&src, s_n, wbuf + j * blk_bytes);
 #if X86_VNNI
     { /* sum (x + 128) w = sum x w + 128 sum w: the bias takes -128 sum w */
       const __m256i ones = _mm256_set1_epi8(1);
       __m256i s0 = _mm256_setzero_si256(), s1 = s0, w0, w1;
-      x86_wsrc src = raw;
       int32_t s;
-      src.wb = j < n_packed ? wbuf + j * blk_bytes : NULL;
+      src.wb = j < c.n_packed ? wbuf + j * blk_bytes : NULL;
       for (s = 0; s < s_n; ++s) {
-        if (j < n_packed)
+        if (j < c.n_packed)
           x86_wstep(&src, 1, s, &w0, &w1);
         else
           x86_wstep(&src, 0, s, &w0, &w1);
@@ -621,49 +814,87 @@ static int x86_conv_hwio(const edgeir_conv_s8_params *p, const int8_t *in, const
     _mm256_storeu_si256((__m256i *)(void *)(bias_t + oc0 + 8), b1);
     if (j < X86_KT) x86_blk_make(&kt[j], bias_t, mult, shift, oc0, n);
   }
-  for (pix = 0; pix < npix; pix += X86_P) {
-    const int32_t np = min_i32(X86_P, npix - pix);
-    int32_t i;
-    if (dense_rows) {
-      x86_copy_x(xbuf, in + pix * in_c, np * in_c);
-    } else {
-      for (i = 0; i < np; ++i) {
-        x86_im2col(wn, in, cb, cy, cx, zv, xbuf + i * kp, kp);
-        if (++cx == wn->out_w) {
-          cx = 0;
-          if (++cy == wn->out_h) {
-            cy = 0;
-            ++cb;
+  if (direct) {
+    const int8_t *end = in + wn->batch * wn->in_h * wn->in_w * in_c;
+    int32_t b, oy0, t;
+    for (t = 0; t < taps; ++t)
+      toff[t] = ((t / wn->k_w) * wn->dil_h * wp + (t % wn->k_w) * wn->dil_w) * cpad;
+    xs.toff = toff;
+    xs.taps = taps;
+    xs.qn = cpad / X86_KG;
+    for (b = 0; b < wn->batch; ++b) {
+      const int8_t *in_b = in + b * wn->in_h * wn->in_w * in_c;
+      for (oy0 = 0; oy0 < out_h; oy0 += band) {
+        const int32_t rows = min_i32(band, out_h - oy0);
+        const int32_t bpix = rows * out_w;
+        int32_t pix;
+        /* every input row of the band, before any of its outputs is written */
+        x86_pad_rows(wn, in_b, end, oy0 * wn->stride_h, (rows - 1) * wn->stride_h + ext_h, wp,
+                     cpad, zv, xbuf);
+        for (pix = 0; pix < bpix; pix += X86_P) {
+          const int32_t np = min_i32(X86_P, bpix - pix);
+          int8_t *o[X86_P];
+          for (i = 0; i < np; ++i) {
+            const int32_t r = (pix + i) / out_w, ox = (pix + i) - r * out_w;
+            xs.base[i] = xbuf + (r * wn->stride_h * wp + ox * wn->stride_w) * cpad;
+            o[i] = out + ((b * out_h + oy0 + r) * out_w + ox) * out_c;
           }
+          x86_conv_group(&c, &xs, np, o);
         }
       }
     }
-    x86_conv_group(&raw, wbuf, n_packed, nblk, blk_bytes, kt, bias_t, mult, shift, xbuf, kp,
-                   s_n, np, lo, hi, zp, out + pix * out_c, out_c);
+  } else {
+    int32_t pix, cb = 0, cy = 0, cx = 0; /* cursor: the next pixel's (b, oy, ox) */
+    xs.toff = NULL;
+    xs.taps = 0;
+    xs.qn = 0;
+    for (i = 0; i < X86_P; ++i) xs.base[i] = xbuf + i * kp;
+    for (pix = 0; pix < npix; pix += X86_P) {
+      const int32_t np = min_i32(X86_P, npix - pix);
+      int8_t *o[X86_P];
+      if (dense_rows) {
+        x86_copy_x(xbuf, in + pix * in_c, np * in_c);
+      } else {
+        for (i = 0; i < np; ++i) {
+          x86_im2col(wn, in, cb, cy, cx, zv, xbuf + i * kp, kp);
+          if (++cx == out_w) {
+            cx = 0;
+            if (++cy == out_h) {
+              cy = 0;
+              ++cb;
+            }
+          }
+        }
+      }
+      for (i = 0; i < np; ++i) o[i] = out + (pix + i) * out_c;
+      x86_conv_group(&c, &xs, np, o);
+    }
   }
   return 1;
 }
 
 /* ---- depthwise convolution (multiplier 1) ----
  * Each input row is converted once, when the first output row that reads it starts, into a
- * ring of rows of int16 pairs Z[zc][c] = (X[zc][c], X[zc + dil_w][c]), X being the row
- * padded with in_zp (padded column zc is input column zc - pad_left; channels padded to a
- * multiple of 8 with zeros); rows above or below the input are a row of (in_zp, in_zp).
- * Taps (kx, kx + 1) of a kernel row then are one Z element, multiplied by the weight pairs
- * with vpmaddwd / vpdpwssd: no shuffles and no bounds checks in the pixel loop. Pixels are
- * computed in row-major order, all channels of a pixel before the next; an output row only
- * reads (through the ring) input rows that its own windows read, converted before any of its
- * outputs is written: the window-kernel order of edgeir_kernels.h. */
+ * ring of rows of int16 pairs Z[zi][c] = (X[zc][c], X[zc + dil_w][c]) for the padded columns
+ * zc = zi * zs that windows start taps at (zs = stride_w when it divides 2 * dil_w: every
+ * other column for stride 2), X being the row padded with in_zp (padded column zc is input
+ * column zc - pad_left; channels padded to a multiple of 8); rows above or below the input
+ * are a row of (in_zp, in_zp). Taps (kx, kx + 1) of a kernel row then are one Z element,
+ * multiplied by the weight pairs with vpmaddwd / vpdpwssd: no shuffles and no bounds checks
+ * in the pixel loop, which computes 4 pixels at a time (independent accumulator chains).
+ * Pixels are finished in row-major order; an output row only reads (through the ring) input
+ * rows that its own windows read, converted before any of its outputs is written: the
+ * window-kernel order of edgeir_kernels.h. */
 
 /* Z row of input row x (NULL: a row of in_zp) */
 static void x86_dw_row(const int8_t *x, int32_t in_w, int32_t c_n, int32_t cp, int32_t pad_l,
-                       int32_t d_w, int32_t wz, __m128i zx, int16_t *z) {
-  int32_t zc, c0;
-  for (zc = 0; zc < wz; ++zc) {
-    const int32_t ia = zc - pad_l, ib = ia + d_w;
+                       int32_t d_w, int32_t zs, int32_t wz, __m128i zx, int16_t *z) {
+  int32_t zi, c0;
+  for (zi = 0; zi < wz; ++zi) {
+    const int32_t ia = zi * zs - pad_l, ib = ia + d_w;
     const int8_t *xa = x && ia >= 0 && ia < in_w ? x + ia * c_n : NULL;
     const int8_t *xb = x && ib >= 0 && ib < in_w ? x + ib * c_n : NULL;
-    int16_t *zr = z + zc * cp * 2;
+    int16_t *zr = z + zi * cp * 2;
     for (c0 = 0; c0 < cp; c0 += 16) {
       const int32_t n = min_i32(16, c_n - c0); /* >= 1; zero-filled above n */
       const __m128i a = xa ? x86_load_n(xa + c0, n) : zx;
@@ -677,45 +908,99 @@ static void x86_dw_row(const int8_t *x, int32_t in_w, int32_t c_n, int32_t cp, i
   }
 }
 
+/* One 16-channel block (8 if not WIDE) of 1 or 4 pixels: acc[i * 2 + h] = bias + the taps.
+ * zr[ky] + off: the Z element of the first pixel's first pair; pixels px_step int16 apart,
+ * pairs pair_step; w: the block's weight pairs, w_step vectors from one pair to the next. */
+#define X86_DW_FN(name, WIDE, FOUR)                                                      \
+  static __attribute__((noinline)) void name(                                           \
+      const int16_t *const *zr, int32_t off, int32_t k_h, int32_t kxp_n, int32_t pair_step, \
+      int32_t px_step, const __m256i *w, int32_t w_step, const __m256i *bias,           \
+      __m256i *acc) {                                                                   \
+    __m256i a00 = bias[0], a01 = bias[1], a10 = a00, a11 = a01;                         \
+    __m256i a20 = a00, a21 = a01, a30 = a00, a31 = a01;                                 \
+    int32_t ky, kxp;                                                                    \
+    for (ky = 0; ky < k_h; ++ky) {                                                      \
+      const int16_t *z = zr[ky] + off;                                                  \
+      for (kxp = 0; kxp < kxp_n; ++kxp, z += pair_step, w += w_step) {                  \
+        const __m256i w0 = w[0], w1 = w[1];                                             \
+        a00 = X86_MADD(a00, _mm256_loadu_si256((const __m256i *)(const void *)z), w0);  \
+        if (WIDE)                                                                       \
+          a01 = X86_MADD(a01, _mm256_loadu_si256((const __m256i *)(const void *)(z + 16)), \
+                         w1);                                                           \
+        if (FOUR) {                                                                     \
+          const int16_t *z1 = z + px_step, *z2 = z1 + px_step, *z3 = z2 + px_step;      \
+          a10 = X86_MADD(a10, _mm256_loadu_si256((const __m256i *)(const void *)z1), w0); \
+          a20 = X86_MADD(a20, _mm256_loadu_si256((const __m256i *)(const void *)z2), w0); \
+          a30 = X86_MADD(a30, _mm256_loadu_si256((const __m256i *)(const void *)z3), w0); \
+          if (WIDE) {                                                                   \
+            a11 = X86_MADD(a11, _mm256_loadu_si256((const __m256i *)(const void *)(z1 + 16)), \
+                           w1);                                                         \
+            a21 = X86_MADD(a21, _mm256_loadu_si256((const __m256i *)(const void *)(z2 + 16)), \
+                           w1);                                                         \
+            a31 = X86_MADD(a31, _mm256_loadu_si256((const __m256i *)(const void *)(z3 + 16)), \
+                           w1);                                                         \
+          }                                                                             \
+        }                                                                               \
+      }                                                                                 \
+    }                                                                                   \
+    acc[0] = a00;                                                                       \
+    acc[1] = a01;                                                                       \
+    if (FOUR) {                                                                         \
+      acc[2] = a10;                                                                     \
+      acc[3] = a11;                                                                     \
+      acc[4] = a20;                                                                     \
+      acc[5] = a21;                                                                     \
+      acc[6] = a30;                                                                     \
+      acc[7] = a31;                                                                     \
+    }                                                                                   \
+  }
+
+X86_DW_FN(x86_dw4, 1, 1)
+X86_DW_FN(x86_dw1, 1, 0)
+X86_DW_FN(x86_dw4n, 0, 1)
+X86_DW_FN(x86_dw1n, 0, 0)
+
 static int x86_depthwise(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
                          const int32_t *bias, const int32_t *mult, const int32_t *shift,
                          int8_t *out) {
   const edgeir_window *wn = &p->win;
   const int32_t c_n = wn->in_c, in_h = wn->in_h, in_w = wn->in_w;
   const int32_t k_h = wn->k_h, k_w = wn->k_w, d_h = wn->dil_h, d_w = wn->dil_w;
+  const int32_t s_w = wn->stride_w;
   const int32_t kxp_n = (k_w + 1) / 2;                 /* tap pairs per kernel row */
   const int32_t cp = (c_n + 7) / 8 * 8;                /* Z channels */
   const int32_t nblk = (c_n + 15) / 16;
-  const int32_t wz = (wn->out_w - 1) * wn->stride_w + (k_w - 1) * d_w + 1; /* Z columns */
+  const int32_t zs = s_w > 0 && (2 * d_w) % s_w == 0 ? s_w : 1; /* Z column step */
+  const int32_t wz = ((wn->out_w - 1) * s_w + (k_w - 1) * d_w) / zs + 1; /* Z columns */
   const int32_t ring = (k_h - 1) * d_h + 1;            /* input rows one window spans */
   const int32_t zrow = wz * cp * 2;                    /* int16 per Z row */
+  const int32_t px_step = s_w / zs * cp * 2, pair_step = 2 * d_w / zs * cp * 2;
   const int32_t in_row = in_w * c_n, in_img = in_h * in_row;
   const __m256i lo = _mm256_set1_epi32(p->act_min - p->out_zp);
   const __m256i hi = _mm256_set1_epi32(p->act_max - p->out_zp);
   const __m256i zp = _mm256_set1_epi32(p->out_zp);
   const __m128i zx = _mm_set1_epi8((char)p->in_zp);
-  __m256i wv[X86_DW_WV]; /* [ky][kx pair][block][2] */
+  __m256i wv[X86_DW_WV]; /* [block][ky][kx pair][2] */
   int16_t zbuf[X86_DW_ZBUF / 2];
   x86_blk kt[X86_DW_MAXBLK];
   int16_t *zpad;
   int32_t j, ky, kxp, b, oy, ox;
-  if (wn->out_c != c_n || c_n <= 0 || k_h <= 0 || k_h > X86_DW_KH || k_w <= 0 || wn->out_w <= 0 ||
-      wn->out_h <= 0 || k_h * kxp_n * nblk * 2 > X86_DW_WV || p->in_zp < -128 ||
-      p->in_zp > 127 || d_h <= 0 || d_w <= 0 || in_h <= 0 || in_w <= 0 ||
-      wn->stride_w <= 0 || wn->stride_h <= 0 || wz <= 0 ||
-      (ring + 1) * zrow > X86_DW_ZBUF / 2)
+  if (wn->out_c != c_n || c_n <= 0 || k_h <= 0 || k_h > X86_DW_KH || k_w <= 0 ||
+      wn->out_w <= 0 || wn->out_h <= 0 || k_h * kxp_n * nblk * 2 > X86_DW_WV ||
+      p->in_zp < -128 || p->in_zp > 127 || d_h <= 0 || d_w <= 0 || in_h <= 0 || in_w <= 0 ||
+      s_w <= 0 || wn->stride_h <= 0 || (ring + 1) * zrow > X86_DW_ZBUF / 2)
     return 0;
   zpad = zbuf + ring * zrow;
-  x86_dw_row(NULL, in_w, c_n, cp, wn->pad_left, d_w, wz, zx, zpad);
-  for (ky = 0; ky < k_h; ++ky) /* weight pairs (w[ky][2 kxp][c], w[ky][2 kxp + 1][c]) */
-    for (kxp = 0; kxp < kxp_n; ++kxp)
-      for (j = 0; j < nblk; ++j) {
+  x86_dw_row(NULL, in_w, c_n, cp, wn->pad_left, d_w, zs, wz, zx, zpad);
+  for (j = 0; j < nblk; ++j) /* weight pairs (w[ky][2 kxp][c], w[ky][2 kxp + 1][c]) */
+    for (ky = 0; ky < k_h; ++ky)
+      for (kxp = 0; kxp < kxp_n; ++kxp) {
         const int32_t c0 = 16 * j, n = min_i32(16, c_n - c0);
         const int32_t t0 = ky * k_w + 2 * kxp;
         const __m128i r0 = x86_load_n(w + t0 * c_n + c0, n);
         const __m128i r1 =
             2 * kxp + 1 < k_w ? x86_load_n(w + (t0 + 1) * c_n + c0, n) : _mm_setzero_si128();
-        __m256i *v = wv + ((ky * kxp_n + kxp) * nblk + j) * 2;
+        __m256i *v = wv + ((j * k_h + ky) * kxp_n + kxp) * 2;
         v[0] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(r0, r1));
         v[1] = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(r0, r1));
       }
@@ -730,47 +1015,39 @@ static int x86_depthwise(const edgeir_conv_s8_params *p, const int8_t *in, const
       const int16_t *zr[X86_DW_KH];
       int8_t *o = out + (b * wn->out_h + oy) * wn->out_w * c_n;
       for (done = max_i32(done, max_i32(iy0, 0)); done < need; ++done)
-        x86_dw_row(in_b + done * in_row, in_w, c_n, cp, wn->pad_left, d_w, wz, zx,
+        x86_dw_row(in_b + done * in_row, in_w, c_n, cp, wn->pad_left, d_w, zs, wz, zx,
                    zbuf + (done % ring) * zrow);
       for (ky = 0; ky < k_h; ++ky) {
         const int32_t iy = iy0 + ky * d_h;
         zr[ky] = iy >= 0 && iy < in_h ? zbuf + (iy % ring) * zrow : zpad;
       }
-      for (ox = 0; ox < wn->out_w; ++ox, o += c_n) {
-        const int32_t zc0 = ox * wn->stride_w;
+      for (ox = 0; ox < wn->out_w; ox += X86_P) {
+        const int32_t np = min_i32(X86_P, wn->out_w - ox);
         for (j = 0; j < nblk; ++j) {
           const int32_t c0 = 16 * j, n = min_i32(16, c_n - c0);
+          const int32_t off = ox * px_step + 2 * c0;
+          const __m256i *wj = wv + j * k_h * kxp_n * 2;
           x86_blk kb;
           const x86_blk *k = j < X86_DW_MAXBLK ? &kt[j] : &kb;
-          __m256i a0, a1;
+          __m256i acc[2 * X86_P];
+          int32_t i;
           if (j >= X86_DW_MAXBLK) x86_blk_make(&kb, bias, mult, shift, c0, n);
-          a0 = k->bias[0];
-          a1 = k->bias[1];
-          if (n > 8) {
-            for (ky = 0; ky < k_h; ++ky) {
-              const int16_t *z = zr[ky] + zc0 * cp * 2 + 2 * c0;
-              const __m256i *v = wv + (ky * kxp_n * nblk + j) * 2;
-              for (kxp = 0; kxp < kxp_n; ++kxp) {
-                const int16_t *zz = z + 2 * kxp * d_w * cp * 2;
-                a0 = X86_MADD(a0, _mm256_loadu_si256((const __m256i *)(const void *)zz),
-                              v[kxp * nblk * 2]);
-                a1 = X86_MADD(a1, _mm256_loadu_si256((const __m256i *)(const void *)(zz + 16)),
-                              v[kxp * nblk * 2 + 1]);
-              }
-            }
-            x86_out16(o + c0, a0, a1, k, lo, hi, zp, n);
+          if (np == X86_P) {
+            (n > 8 ? x86_dw4 : x86_dw4n)(zr, off, k_h, kxp_n, pair_step, px_step, wj, 2,
+                                         k->bias, acc);
           } else {
-            for (ky = 0; ky < k_h; ++ky) {
-              const int16_t *z = zr[ky] + zc0 * cp * 2 + 2 * c0;
-              const __m256i *v = wv + (ky * kxp_n * nblk + j) * 2;
-              for (kxp = 0; kxp < kxp_n; ++kxp)
-                a0 = X86_MADD(
-                    a0,
-                    _mm256_loadu_si256((const __m256i *)(const void *)(z + 2 * kxp * d_w * cp * 2)),
-                    v[kxp * nblk * 2]);
+            for (i = 0; i < np; ++i)
+              (n > 8 ? x86_dw1 : x86_dw1n)(zr, off + i * px_step, k_h, kxp_n, pair_step, 0, wj,
+                                           2, k->bias, acc + 2 * i);
+          }
+          for (i = 0; i < np; ++i) {
+            int8_t *dst = o + (ox + i) * c_n + c0;
+            if (n > 8) {
+              x86_out16(dst, acc[2 * i], acc[2 * i + 1], k, lo, hi, zp, n);
+            } else {
+              const __m256i r0 = x86_clamp_zp(x86_mbqm(acc[2 * i], &k->rq[0]), lo, hi, zp);
+              x86_store_n(dst, x86_pack8(r0), n);
             }
-            x86_store_n(o + c0, x86_pack8(x86_clamp_zp(x86_mbqm(a0, &k->rq[0]), lo, hi, zp)),
-                        n);
           }
         }
       }
@@ -787,55 +1064,51 @@ static inline __m128i x86_hsum4(__m256i a0, __m256i a1, __m256i a2, __m256i a3) 
   return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
+/* With VNNI the weights are the unsigned operand: sum (w + 128) x = sum w x + 128 sum x,
+ * so the correction, 128 * (the sum of x over the vector steps), is computed once per input
+ * row (xcorr) rather than once per weight row. */
 #if X86_VNNI
 #define X86_FC_STEP 32
 #else
 #define X86_FC_STEP 16
 #endif
 
-/* acc[0..4) = the dot products of x with rows w0 + r * n_in (r < 4) */
-static inline __m128i x86_fc_rows4(const int8_t *x, const int8_t *w0, int32_t n_in) {
+static inline __m256i x86_fc_w(const int8_t *w) {
+#if X86_VNNI
+  return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)w),
+                          _mm256_set1_epi8((char)-128));
+#else
+  return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)w));
+#endif
+}
+
+static inline __m256i x86_fc_x(const int8_t *x) {
+#if X86_VNNI
+  return _mm256_loadu_si256((const __m256i *)(const void *)x);
+#else
+  return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)x));
+#endif
+}
+
+#if X86_VNNI
+#define X86_FC_MAC(acc, xv, wv) X86_DPBUSD((acc), (wv), (xv))
+#else
+#define X86_FC_MAC(acc, xv, wv) X86_MADD((acc), (xv), (wv))
+#endif
+
+/* the dot products of x with rows w0 + r * n_in (r < 4), minus xcorr each */
+static inline __m128i x86_fc_rows4(const int8_t *x, const int8_t *w0, int32_t n_in,
+                                   int32_t xcorr) {
   const int8_t *w1 = w0 + n_in, *w2 = w1 + n_in, *w3 = w2 + n_in;
   __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
   int32_t i = 0, t0 = 0, t1 = 0, t2 = 0, t3 = 0;
-#if X86_VNNI
-  const __m256i flip = _mm256_set1_epi8((char)-128), ones = _mm256_set1_epi8(1);
-  __m256i s0 = a0, s1 = a0, s2 = a0, s3 = a0;
-  for (; i + 32 <= n_in; i += 32) {
-    const __m256i xv =
-        _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(x + i)), flip);
-    const __m256i v0 = _mm256_loadu_si256((const __m256i *)(const void *)(w0 + i));
-    const __m256i v1 = _mm256_loadu_si256((const __m256i *)(const void *)(w1 + i));
-    const __m256i v2 = _mm256_loadu_si256((const __m256i *)(const void *)(w2 + i));
-    const __m256i v3 = _mm256_loadu_si256((const __m256i *)(const void *)(w3 + i));
-    a0 = X86_DPBUSD(a0, xv, v0);
-    s0 = X86_DPBUSD(s0, ones, v0);
-    a1 = X86_DPBUSD(a1, xv, v1);
-    s1 = X86_DPBUSD(s1, ones, v1);
-    a2 = X86_DPBUSD(a2, xv, v2);
-    s2 = X86_DPBUSD(s2, ones, v2);
-    a3 = X86_DPBUSD(a3, xv, v3);
-    s3 = X86_DPBUSD(s3, ones, v3);
+  for (; i + X86_FC_STEP <= n_in; i += X86_FC_STEP) {
+    const __m256i xv = x86_fc_x(x + i);
+    a0 = X86_FC_MAC(a0, xv, x86_fc_w(w0 + i));
+    a1 = X86_FC_MAC(a1, xv, x86_fc_w(w1 + i));
+    a2 = X86_FC_MAC(a2, xv, x86_fc_w(w2 + i));
+    a3 = X86_FC_MAC(a3, xv, x86_fc_w(w3 + i));
   }
-  /* sum (x + 128) w - 128 sum w */
-  a0 = _mm256_sub_epi32(a0, _mm256_slli_epi32(s0, 7));
-  a1 = _mm256_sub_epi32(a1, _mm256_slli_epi32(s1, 7));
-  a2 = _mm256_sub_epi32(a2, _mm256_slli_epi32(s2, 7));
-  a3 = _mm256_sub_epi32(a3, _mm256_slli_epi32(s3, 7));
-#else
-  for (; i + 16 <= n_in; i += 16) {
-    const __m256i xv =
-        _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(x + i)));
-#define X86_FC_ROW(a, wr)                                                                   \
-  (a) = X86_MADD((a), xv,                                                                   \
-                 _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)((wr) + i))))
-    X86_FC_ROW(a0, w0);
-    X86_FC_ROW(a1, w1);
-    X86_FC_ROW(a2, w2);
-    X86_FC_ROW(a3, w3);
-#undef X86_FC_ROW
-  }
-#endif
   for (; i < n_in; ++i) {
     const int32_t xi = x[i];
     t0 += xi * w0[i];
@@ -843,30 +1116,19 @@ static inline __m128i x86_fc_rows4(const int8_t *x, const int8_t *w0, int32_t n_
     t2 += xi * w2[i];
     t3 += xi * w3[i];
   }
-  return _mm_add_epi32(x86_hsum4(a0, a1, a2, a3), _mm_setr_epi32(t0, t1, t2, t3));
+  return _mm_add_epi32(x86_hsum4(a0, a1, a2, a3),
+                       _mm_sub_epi32(_mm_setr_epi32(t0, t1, t2, t3), _mm_set1_epi32(xcorr)));
 }
 
-static inline int32_t x86_fc_row1(const int8_t *x, const int8_t *w0, int32_t n_in) {
+static inline int32_t x86_fc_row1(const int8_t *x, const int8_t *w0, int32_t n_in,
+                                  int32_t xcorr) {
   __m256i a0 = _mm256_setzero_si256();
   int32_t i = 0, t0 = 0;
-#if X86_VNNI
-  const __m256i flip = _mm256_set1_epi8((char)-128), ones = _mm256_set1_epi8(1);
-  __m256i s0 = a0;
-  for (; i + 32 <= n_in; i += 32) {
-    const __m256i xv =
-        _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(x + i)), flip);
-    const __m256i v0 = _mm256_loadu_si256((const __m256i *)(const void *)(w0 + i));
-    a0 = X86_DPBUSD(a0, xv, v0);
-    s0 = X86_DPBUSD(s0, ones, v0);
-  }
-  a0 = _mm256_sub_epi32(a0, _mm256_slli_epi32(s0, 7));
-#else
-  for (; i + 16 <= n_in; i += 16)
-    a0 = X86_MADD(a0, _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(x + i))),
-                  _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(w0 + i))));
-#endif
+  for (; i + X86_FC_STEP <= n_in; i += X86_FC_STEP)
+    a0 = X86_FC_MAC(a0, x86_fc_x(x + i), x86_fc_w(w0 + i));
   for (; i < n_in; ++i) t0 += x[i] * w0[i];
-  return _mm_cvtsi128_si32(x86_hsum4(a0, a0, a0, a0)) + t0;
+  return as_i32((uint32_t)_mm_cvtsi128_si32(x86_hsum4(a0, a0, a0, a0)) + (uint32_t)t0 -
+                (uint32_t)xcorr);
 }
 
 static int x86_fc(const edgeir_fc_s8_params *p, const int8_t *in, const int8_t *w,
@@ -875,25 +1137,38 @@ static int x86_fc(const edgeir_fc_s8_params *p, const int8_t *in, const int8_t *
   const __m256i lo = _mm256_set1_epi32(p->act_min - p->out_zp);
   const __m256i hi = _mm256_set1_epi32(p->act_max - p->out_zp);
   const __m256i zp = _mm256_set1_epi32(p->out_zp);
-  int32_t b;
+  x86_blk kt[X86_KT];
+  int32_t b, j;
   if (n_in <= 0 || n_out <= 0) return 0;
+  for (j = 0; j < X86_KT && 16 * j < n_out; ++j)
+    x86_blk_make(&kt[j], bias, mult, shift, 16 * j, min_i32(16, n_out - 16 * j));
   for (b = 0; b < p->batch; ++b) {
     const int8_t *x = in + b * n_in;
     int8_t *y = out + b * n_out;
-    int32_t o0;
+    int32_t o0, xcorr = 0;
+#if X86_VNNI
+    {
+      __m256i sx = _mm256_setzero_si256();
+      int32_t i;
+      for (i = 0; i + X86_FC_STEP <= n_in; i += X86_FC_STEP)
+        sx = X86_DPBUSD(sx, _mm256_set1_epi8(1), x86_fc_x(x + i));
+      xcorr = wshl(_mm_cvtsi128_si32(x86_hsum4(sx, sx, sx, sx)), 7);
+    }
+#endif
     for (o0 = 0; o0 < n_out; o0 += 16) {
       const int32_t n = min_i32(16, n_out - o0);
       int32_t acc[16];
       __m256i a0, a1;
-      x86_blk k;
+      x86_blk kb;
+      const x86_blk *k = o0 / 16 < X86_KT ? &kt[o0 / 16] : &kb;
       int32_t r = 0;
       for (; r + 4 <= n; r += 4)
         _mm_storeu_si128((__m128i *)(void *)(acc + r),
-                         x86_fc_rows4(x, w + (o0 + r) * n_in, n_in));
-      for (; r < n; ++r) acc[r] = x86_fc_row1(x, w + (o0 + r) * n_in, n_in);
-      x86_blk_make(&k, bias, mult, shift, o0, n);
+                         x86_fc_rows4(x, w + (o0 + r) * n_in, n_in, xcorr));
+      for (; r < n; ++r) acc[r] = x86_fc_row1(x, w + (o0 + r) * n_in, n_in, xcorr);
+      if (o0 / 16 >= X86_KT) x86_blk_make(&kb, bias, mult, shift, o0, n);
       x86_load16_i32(acc, n, &a0, &a1);
-      x86_out16(y + o0, _mm256_add_epi32(a0, k.bias[0]), _mm256_add_epi32(a1, k.bias[1]), &k,
+      x86_out16(y + o0, _mm256_add_epi32(a0, k->bias[0]), _mm256_add_epi32(a1, k->bias[1]), k,
                 lo, hi, zp, n);
     }
   }
@@ -906,12 +1181,34 @@ typedef struct {
   x86_rq qa, qb, qo;
   __m256i azp, bzp, lo, hi, zp;
   __m128i ls;
+#if X86_AVX512
+  x86_rq16 qa16, qb16, qo16;
+#endif
 } x86_add_k;
 
 static void x86_add_row(const edgeir_add_s8_params *p, const x86_add_k *k, const int8_t *a,
                         const int8_t *b, int8_t *out, int32_t n) {
   const int32_t lo = p->act_min - p->out_zp, hi = p->act_max - p->out_zp;
   int32_t i = 0;
+#if X86_AVX512
+  for (; i + 16 <= n; i += 16) {
+    const __m512i xa =
+        _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(a + i)));
+    const __m512i xb =
+        _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(b + i)));
+    const __m512i va = _mm512_sll_epi32(_mm512_sub_epi32(xa, _mm512_broadcast_i64x4(k->azp)),
+                                        k->ls);
+    const __m512i vb = _mm512_sll_epi32(_mm512_sub_epi32(xb, _mm512_broadcast_i64x4(k->bzp)),
+                                        k->ls);
+    const __m512i sum = _mm512_add_epi32(x86_mbqm16(va, &k->qa16), x86_mbqm16(vb, &k->qb16));
+    const __m512i r = _mm512_add_epi32(
+        _mm512_min_epi32(_mm512_max_epi32(x86_mbqm16(sum, &k->qo16),
+                                          _mm512_broadcast_i64x4(k->lo)),
+                         _mm512_broadcast_i64x4(k->hi)),
+        _mm512_broadcast_i64x4(k->zp));
+    _mm_storeu_si128((__m128i *)(void *)(out + i), _mm512_cvtepi32_epi8(r));
+  }
+#endif
   for (; i + 8 <= n; i += 8) {
     const __m256i xa =
         _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(a + i)));
@@ -952,6 +1249,11 @@ static int x86_add(const edgeir_add_s8_params *p, const int8_t *a, const int8_t 
   k.hi = _mm256_set1_epi32(p->act_max - p->out_zp);
   k.zp = _mm256_set1_epi32(p->out_zp);
   k.ls = _mm_cvtsi32_si128(p->left_shift);
+#if X86_AVX512
+  k.qa16 = x86_rq16_make(&k.qa, &k.qa);
+  k.qb16 = x86_rq16_make(&k.qb, &k.qb);
+  k.qo16 = x86_rq16_make(&k.qo, &k.qo);
+#endif
   for (d = 3; d >= 0; --d) { /* a and b both dense: one row */
     if (bc->shape[d] != 1 && (bc->a_stride[d] != stride || bc->b_stride[d] != stride)) dense = 0;
     stride *= bc->shape[d];
@@ -1732,11 +2034,59 @@ static inline int8_t saturate_q(float r, int32_t zp) {
   return (int8_t)edgeir_clamp_i32(v, -128, 127);
 }
 
+#ifdef EDGEIR_S8_X86
+/* The quantize loops 8 floats at a time, then saturate_q for the tail. vdivps is the same
+ * IEEE division as the scalar one; rintf is vroundps to nearest (even); roundf is
+ * trunc(q) + (|q - trunc(q)| >= 1/2 ? sign(q) : 0), exact because q - trunc(q) is exact in
+ * float (and NaN for infinite q, which then stays infinite). Then as saturate_q: NaN gives
+ * the zero point, the rest is clamped to +-1024, converted (exactly: integral values), offset
+ * by the zero point and clamped to int8. */
+static void x86_quantize(const edgeir_quantize_params *p, const float *in, int8_t *out,
+                         int half_even) {
+  const __m256 scale = _mm256_set1_ps(p->scale);
+  const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256 lim = _mm256_set1_ps(1024.0f), nlim = _mm256_set1_ps(-1024.0f);
+  const __m256i zp = _mm256_set1_epi32(p->zero_point);
+  const __m256i lo = _mm256_set1_epi32(-128), hi = _mm256_set1_epi32(127);
+  int32_t i = 0;
+  for (; i + 8 <= p->size; i += 8) {
+    const __m256 q = _mm256_div_ps(_mm256_loadu_ps(in + i), scale);
+    __m256 r, nan;
+    __m256i v;
+    if (half_even) {
+      r = _mm256_round_ps(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    } else {
+      const __m256 t = _mm256_round_ps(q, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      const __m256 frac = _mm256_andnot_ps(sign, _mm256_sub_ps(q, t));
+      const __m256 step = _mm256_or_ps(_mm256_and_ps(q, sign), one); /* +-1 */
+      r = _mm256_add_ps(t, _mm256_and_ps(_mm256_cmp_ps(frac, half, _CMP_GE_OQ), step));
+    }
+    nan = _mm256_cmp_ps(r, r, _CMP_UNORD_Q);
+    r = _mm256_min_ps(_mm256_max_ps(r, nlim), lim);
+    v = _mm256_add_epi32(_mm256_cvttps_epi32(r), zp);
+    v = _mm256_blendv_epi8(v, zp, _mm256_castps_si256(nan));
+    v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+    _mm_storel_epi64((__m128i *)(void *)(out + i),
+                     x86_pack8(_mm256_and_si256(v, _mm256_set1_epi32(0xFF))));
+  }
+  for (; i < p->size; ++i)
+    out[i] = saturate_q(half_even ? rintf(in[i] / p->scale) : roundf(in[i] / p->scale),
+                        p->zero_point);
+}
+#endif
+
 /* x / scale is a float32 division (never a multiplication by 1/scale, which rounds
  * differently); roundf = half away from zero (TFLM), rintf = half to even (ONNX). The two
  * roundings are separate functions so that a model links only the one it uses. */
 void edgeir_quantize_f32_s8_half_away(const edgeir_quantize_params *p, const float *in,
                                       int8_t *out) {
+#ifdef EDGEIR_S8_X86
+  if (p->size >= 8) {
+    x86_quantize(p, in, out, 0);
+    return;
+  }
+#endif
   const float scale = p->scale;
   const int32_t zp = p->zero_point;
   int32_t i;
@@ -1745,6 +2095,12 @@ void edgeir_quantize_f32_s8_half_away(const edgeir_quantize_params *p, const flo
 
 void edgeir_quantize_f32_s8_half_even(const edgeir_quantize_params *p, const float *in,
                                       int8_t *out) {
+#ifdef EDGEIR_S8_X86
+  if (p->size >= 8) {
+    x86_quantize(p, in, out, 1);
+    return;
+  }
+#endif
   const float scale = p->scale;
   const int32_t zp = p->zero_point;
   int32_t i;
