@@ -466,16 +466,17 @@ def _png_bytes(graph: Graph, title: str, where: str, ram: int | None = None) -> 
 
 def plan(graph: Graph, source: str = "", calib: str | None = None,
          observer: str = "minmax") -> dict[str, Any]:
-    """Plan ``graph`` in place exactly as ``edgeir compile`` would (the C library goes to a
-    temporary directory and is dropped; its report is returned); a float model stays
-    float unless ``calib``."""
+    """Plan ``graph`` in place as ``edgeir compile`` would for a microcontroller (in-place
+    kernels; the C library goes to a temporary directory and is dropped; its report is
+    returned); a float model stays float unless ``calib``."""
     import tempfile
 
     from backends.c.driver import compile_model
 
     with tempfile.TemporaryDirectory(prefix="edgeir-show-") as tmp:
         return compile_model(graph, Path(tmp) / "out", "net", calib=calib,
-                             float_model=calib is None, observer=observer, source=source)
+                             float_model=calib is None, observer=observer, source=source,
+                             inplace=True)
 
 
 def _display(name: str | None) -> str:

@@ -14,6 +14,8 @@ import pytest
 from backends.c.driver import compile_model
 from compiler.cli import load_model
 
+pytestmark = pytest.mark.slow  # C builds with sanitizers: `make test-fast` skips them
+
 MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 C = Path(__file__).resolve().parent / "c"
 FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-O2",

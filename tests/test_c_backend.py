@@ -19,6 +19,8 @@ from compiler import interp
 from compiler.cli import load_model
 from compiler.pipeline import parse_pipeline, run_pipeline
 
+pytestmark = pytest.mark.slow  # C builds with sanitizers: `make test-fast` skips them
+
 MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 CASES = [f"{m}_int8.tflite" for m in ("ad", "kws", "resnet8", "vww")] + \
         [f"{m}_qdq.onnx" for m in ("ad", "kws", "resnet8", "vww")] + \

@@ -11,6 +11,8 @@ from backends.c.build import cross_sizes
 from backends.c.driver import compile_model
 from compiler.cli import load_model
 
+pytestmark = pytest.mark.slow  # C builds with sanitizers: `make test-fast` skips them
+
 MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 INT8 = [f"{m}_int8.tflite" for m in ("ad", "kws", "resnet8", "vww")] + \
        [f"{m}_qdq.onnx" for m in ("ad", "kws", "resnet8", "vww")]

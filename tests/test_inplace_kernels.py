@@ -21,6 +21,8 @@ from compiler.ops.qnn import add_params
 from compiler.quant import arith
 from compiler.text import parse, print_graph
 
+pytestmark = pytest.mark.slow  # C builds with sanitizers: `make test-fast` skips them
+
 
 def qconv(g: Graph, x, rng, out_c: int, k: int, stride: int, dil: int, pads, group: int,
           name: str, out_q: PerTensor):

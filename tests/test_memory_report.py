@@ -27,7 +27,7 @@ def compiled(tmp_path_factory):
     """The planned graph (compile_model lowers and plans it in place) and report.json."""
     outdir = tmp_path_factory.mktemp("kws") / "out"
     graph = load_model(str(MODEL))
-    compile_model(graph, outdir, "net", "host", source=MODEL.name)
+    compile_model(graph, outdir, "net", "cortex-m4", source=MODEL.name)
     return graph, json.loads((outdir / "report.json").read_text())
 
 
