@@ -135,6 +135,9 @@ def _run_passes(graph: Graph, args: argparse.Namespace) -> Graph:
         _print_timings(inst.timings)
     if args.stats:
         _print_stats(inst.stats)
+        for name, report in inst.reports:
+            if name == "dead-channel-elim":
+                print_pruning(report)
     return graph
 
 
@@ -167,6 +170,36 @@ def _print_stats(stats: list[tuple[str, dict[str, int]]]) -> None:
         for key, value in sorted(values.items()):
             table.add_row(name, key, str(value))
     Console(stderr=True).print(table)
+
+
+def print_pruning(report: dict) -> None:
+    """The per-layer table of a dead-channel-elim report, on stderr."""
+    from rich.console import Console
+    from rich.table import Table
+
+    def arrow(pair: list) -> str:
+        return f"{pair[0]:,}" if pair[0] == pair[1] else f"{pair[0]:,} -> {pair[1]:,}"
+
+    table = Table(title=f"dead-channel-elim ({report['threshold']})", title_justify="left")
+    for column in ("layer", "op", "in channels", "out channels", "MACs", "params"):
+        table.add_column(column, justify="left" if column in ("layer", "op") else "right")
+    for r in report["layers"]:
+        table.add_row(r["layer"], r["op"], arrow(r["in_channels"]), arrow(r["out_channels"]),
+                      arrow(r["macs"]), arrow(r["params"]))
+    macs, params = report["macs"], report["params"]
+    cut = 100 * (1 - macs[1] / macs[0]) if macs[0] else 0.0
+    table.add_row("total", "", "", "", f"{arrow(macs)} (-{cut:.1f}%)", arrow(params))
+    console = Console(stderr=True)
+    console.print(table)
+    removed = ", ".join(f"{n} {k}" for k, n in report["channels_removed"].items() if n)
+    console.print(f"channels removed: {removed or 'none'}")
+    v = report.get("validation")
+    if v and "accuracy_before" in v:
+        console.print(f"validation accuracy ({v['samples']} samples): "
+                      f"{v['accuracy_before']}% -> {v['accuracy_after']}%")
+    elif v:
+        console.print(f"validation output SQNR ({v['samples']} samples): "
+                      f"{v['output_sqnr_db']} dB")
 
 
 def cmd_import(args: argparse.Namespace) -> int:

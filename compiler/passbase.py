@@ -15,10 +15,12 @@ from compiler.ir import Graph
 
 @dataclass
 class PassResult:
-    """Whether the pass changed the graph, and its statistics (name -> count)."""
+    """Whether the pass changed the graph, its statistics (name -> count), and an optional
+    structured report."""
 
     changed: bool
     stats: dict[str, int] = field(default_factory=dict)
+    report: dict | None = None  # a structured report (e.g. per layer), for --stats and json
 
 
 @dataclass

@@ -105,6 +105,7 @@ class Instrumentation:
     out: TextIO = field(default_factory=lambda: sys.stderr)
     timings: list[tuple[str, float]] = field(default_factory=list)
     stats: list[tuple[str, dict[str, int]]] = field(default_factory=list)
+    reports: list[tuple[str, dict]] = field(default_factory=list)
 
 
 def run_pipeline(graph: Graph, passes: list[Pass], inst: Instrumentation | None = None) -> Graph:
@@ -133,6 +134,8 @@ def run_pipeline(graph: Graph, passes: list[Pass], inst: Instrumentation | None 
                               _repro_hint(inst), "pass") from err
         inst.timings.append((p.name, time.perf_counter() - start))
         inst.stats.append((p.name, dict(result.stats)))
+        if result.report is not None:
+            inst.reports.append((p.name, result.report))
         if inst.print_after_all or (inst.print_after_change and result.changed):
             inst.out.write(f"// -----// IR Dump After {p.spec()} //----- //\n")
             inst.out.write(print_graph(graph, elide_bytes=inst.elide_bytes))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from compiler.passbase import Pass
 from passes.canonicalize import Canonicalize
+from passes.dead_channel_elim import DeadChannelElim
 from passes.fold_batchnorm import FoldBatchNorm
 from passes.fold_pad import FoldPad
 from passes.fuse_activation import FuseActivation
@@ -15,7 +16,7 @@ from passes.to_nhwc import ToNHWC
 
 PASSES: dict[str, type[Pass]] = {
     p.name: p for p in (Canonicalize, FoldBatchNorm, FuseActivation, FoldPad, QdqToInt,
-                        Quantize, ToNHWC, PlanMemory, Schedule)
+                        Quantize, ToNHWC, PlanMemory, Schedule, DeadChannelElim)
 }
 
 # The standard float pipeline `edgeir opt` and `edgeir compile` run by default.

@@ -104,17 +104,22 @@ def load_samples(graph: Graph, path: str | Path) -> list[dict[str, np.ndarray]]:
                 raise EdgeirError("not a readable .npy file", str(f), None, "input") from None
             samples += samples_from_arrays(graph, {graph.input_names[0]: array}, str(f))
         return samples
+    return samples_from_arrays(graph, load_arrays(p), str(p))
+
+
+def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file by key (clean errors for a missing or broken file)."""
+    p = Path(path)
     if not p.exists():
-        raise EdgeirError("no such file", str(p), "check the calibration data path", "input")
+        raise EdgeirError("no such file", str(p), "check the data path", "input")
     try:
         with np.load(p, allow_pickle=False) as data:
             if not hasattr(data, "files"):
                 raise ValueError
-            arrays = {k: data[k] for k in data.files}
+            return {k: data[k] for k in data.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError):
         raise EdgeirError("not a readable .npz file", str(p), "save samples with "
                           "numpy.savez(path, input_name=array)", "input") from None
-    return samples_from_arrays(graph, arrays, str(p))
 
 
 # -- observers ---------------------------------------------------------------------------------
