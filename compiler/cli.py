@@ -402,7 +402,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
                            args.float, args.observer, args.model, inst,
                            args.allow_soft_float, progress=None if args.quiet else print,
                            pin=args.pin, pin_budget=args.pin_budget,
-                           inplace=False if args.no_inplace else None)
+                           inplace=False if args.no_inplace else None,
+                           prune=args.prune, val=args.val)
     if args.depfile:
         from compiler.fileio import write_files
 
@@ -414,6 +415,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
         Console().print(f"{args.output}: {name}.c for {report['target']}: "
                         f"{report['macs']:,} MACs, weights {report['weights_bytes']:,} B, "
                         f"arena {report['arena_bytes']:,} B")
+        if "pruning" in report:
+            macs = report["pruning"]["macs"]
+            Console().print(f"dead-channel-elim ({report['pruning']['threshold']}): MACs "
+                            f"{macs[0]:,} -> {macs[1]:,} "
+                            f"(-{100 * (1 - macs[1] / max(macs[0], 1)):.1f}%)")
     return 0
 
 
@@ -540,6 +546,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib", metavar="DATA", help="quantize a float model (PTQ) on this data")
     p.add_argument("--float", action="store_true", help="keep a float model float")
     p.add_argument("--observer", default="minmax", choices=["minmax", "percentile", "mse"])
+    p.add_argument("--prune", metavar="exact|THRESHOLD",
+                   help="remove dead channels (dead-channel-elim) found on --calib: 'exact' "
+                        "(zero-weight and constant channels; outputs unchanged on --calib), or "
+                        "a max |activation| threshold T or P%% of a layer's range (approximate)")
+    p.add_argument("--val", metavar="DATA", help="with --prune: accuracy (if DATA has "
+                   "'labels') or output SQNR before and after pruning, in report.json")
     p.add_argument("--name", help="the C name prefix (default: the model file's name)")
     p.add_argument("--depfile", metavar="FILE", help="write a make dependency file")
     p.add_argument("--allow-soft-float", action="store_true",

@@ -68,7 +68,7 @@ class Threshold:
     relative: bool = False
 
     @staticmethod
-    def parse(text: str) -> Threshold:
+    def parse(text: str, where: str = "-p") -> Threshold:
         text = str(text).strip()
         relative = text.endswith("%")
         try:
@@ -76,7 +76,7 @@ class Threshold:
         except ValueError:
             value = -1.0
         if not math.isfinite(value) or value < 0 or (relative and value >= 100):
-            raise EdgeirError(f"bad threshold {text!r}", "-p", "write a number >= 0 (max "
+            raise EdgeirError(f"bad threshold {text!r}", where, "write 'exact', a number >= 0 (max "
                               "|activation|) or a percentage below 100% of the layer's range",
                               "usage")
         return Threshold(value / 100 if relative else value, relative)

@@ -33,11 +33,22 @@ def compile_model(graph: Graph, outdir: Path, name: str, target: str = "host",
                   instrument: Instrumentation | None = None,
                   allow_soft_float: bool = False,
                   progress: Callable | None = None, pin: str = "none",
-                  pin_budget: int = 0, inplace: bool | None = None) -> dict:
+                  pin_budget: int = 0, inplace: bool | None = None,
+                  prune: str | None = None, val: str | None = None) -> dict:
     """Compile ``graph`` into ``outdir``; the report as a dict. ``target`` is a built-in
     target name or a .toml target description. ``inplace`` (in-place kernels: less RAM,
-    slower) defaults to on for microcontroller targets and off for the host."""
+    slower) defaults to on for microcontroller targets and off for the host. ``prune``
+    ("exact" or a threshold) runs dead-channel-elim on ``calib`` after quantization, so the
+    exact mode keeps the int8 outputs on the calibration data bit for bit; ``val`` adds
+    accuracy (or output SQNR) before and after pruning to the report."""
     check_name(name)
+    if prune is not None and not calib:
+        raise EdgeirError("--prune needs calibration data", "--prune",
+                          "pass --calib DATA.npz (the data that shows which channels are dead)",
+                          "usage")
+    if val is not None and prune is None:
+        raise EdgeirError("--val measures pruning", "--val", "add --prune exact (or a "
+                          "threshold), or drop --val", "usage")
     tgt = load_target(target)
     if inplace is None:
         inplace = tgt.bare_metal
@@ -59,6 +70,19 @@ def compile_model(graph: Graph, outdir: Path, name: str, target: str = "host",
             quantize_graph(graph, calib_mod.load_samples(graph, calib), observer,
                            progress=progress is not None)
             run_pipeline(graph, parse_pipeline("canonicalize"), inst)
+    pruning = None
+    if prune is not None:
+        from passes.dead_channel_elim import Threshold
+
+        threshold = "0" if prune == "exact" else prune
+        Threshold.parse(threshold, "--prune")
+        spec = f"dead-channel-elim{{calib={calib},threshold={threshold}"
+        spec += f",val={val}}}" if val else "}"
+        if any(ch in str(calib) + str(val or "") for ch in ",{}"):
+            raise EdgeirError("data paths for --prune cannot contain ',', '{' or '}'",
+                              "--calib", "rename the file", "usage")
+        run_pipeline(graph, parse_pipeline(spec), inst)
+        pruning = inst.reports[-1][1]
     uses_float = any(v.type.dtype == "f32" for n in graph.nodes
                      for v in [*n.operands, *n.results]
                      if n.op not in ("quantize", "dequantize"))
@@ -74,10 +98,14 @@ def compile_model(graph: Graph, outdir: Path, name: str, target: str = "host",
                  inst)
     check_fit(graph, tgt, source)
     files = generate(graph, name, tgt, source)
-    write_library(files, Path(outdir))
     import json
 
-    return json.loads(files["report.json"])
+    report = json.loads(files["report.json"])
+    if pruning is not None:
+        report["pruning"] = pruning
+        files["report.json"] = json.dumps(report, indent=2, sort_keys=True) + "\n"
+    write_library(files, Path(outdir))
+    return report
 
 
 def _check_pin_budget(tgt: Target, pin: str, budget: int) -> None:

@@ -42,6 +42,10 @@ def _split_samples(graph: Graph, name: str, array: np.ndarray, where: str) -> li
     if value.type.dtype in ("f16", "f32", "f64") and array.dtype.kind != "f":
         raise EdgeirError(f"calibration array {name!r} has dtype {array.dtype} but the input "
                           f"is {value.type.dtype}", where, "store float32 samples", "input")
+    if value.type.dtype not in ("f16", "f32", "f64") and array.dtype.kind == "f":
+        raise EdgeirError(f"calibration array {name!r} has dtype {array.dtype} but the input "
+                          f"is {value.type.dtype}", where, "store the samples as the model's "
+                          "input takes them (quantized with its scale and zero point)", "input")
     if array.shape == shape:
         samples = [array]
     elif array.shape[1:] == shape:
