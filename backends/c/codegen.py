@@ -147,6 +147,7 @@ def _source(m: Module, f32_wrapper: bool, source: str) -> str:
              "#include <stddef.h>", "#include <string.h>"]
     if m.uses_math:
         lines.append("#include <math.h>")
+    lines += ["", *LAYER_HOOK]
     lines += ["", "/* Weights and tables (in " + n + "_weights.c). */"] + m.array_decls
     lines += ["", f"static union {{ uint64_t align; uint8_t bytes[{up}_ARENA_SIZE]; }} "
               f"{n}_arena {up}_ARENA;",
@@ -155,7 +156,8 @@ def _source(m: Module, f32_wrapper: bool, source: str) -> str:
               f"static const uint32_t {n}_input_bytes[] = {{{in_bytes}}};",
               f"static const uint32_t {n}_output_bytes[] = {{{out_bytes}}};", ""]
     lines += m.params
-    lines += ["", f"static void {n}_layers(uint8_t *arena) {{"] + m.calls + ["}", ""]
+    lines += ["", f"static void {n}_layers(uint8_t *arena) {{"] + layer_calls(m.calls) \
+        + ["}", ""]
     lines += [
         f"void *{n}_input_in(uint8_t *arena, int index) {{",
         f"  if (arena == NULL || index < 0 || index >= {up}_NUM_INPUTS) return NULL;",
@@ -192,6 +194,31 @@ def _source(m: Module, f32_wrapper: bool, source: str) -> str:
     if f32_wrapper:
         lines += _f32_wrapper(m, single)
     return "\n".join(lines)
+
+
+LAYER_HOOK = [
+    "/* Profiling hook: EDGEIR_LAYER(k) runs before layer k (k = 0, 1, ... in the order of",
+    "   report.json's layers whose kernel emits code, i.e. not alias or fused) and",
+    "   EDGEIR_LAYER(n) after the last one. It does nothing unless defined to a function",
+    "   call, e.g. -DEDGEIR_LAYER(k)=my_layer_hook(k) with the function declared through",
+    "   -include; `edgeir run --engine sim` uses it to count instructions per layer. */",
+    "#ifndef EDGEIR_LAYER",
+    "#define EDGEIR_LAYER(k) ((void)0)",
+    "#endif"]
+
+
+def layer_calls(calls: list[str]) -> list[str]:
+    """The body of ``<name>_layers``: the emitters' calls, each layer (a comment line, then
+    its call or calls) preceded by ``EDGEIR_LAYER(k);``, and ``EDGEIR_LAYER(n);`` last."""
+    out: list[str] = []
+    k = 0
+    for line in calls:
+        if line.startswith("  /* "):  # a layer's header comment (emit_layers)
+            out.append(f"  EDGEIR_LAYER({k});")
+            k += 1
+        out.append(line)
+    out.append(f"  EDGEIR_LAYER({k});")
+    return out
 
 
 def _f32_wrapper(m: Module, single: bool) -> list[str]:
