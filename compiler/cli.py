@@ -403,7 +403,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
                            args.allow_soft_float, progress=None if args.quiet else print,
                            pin=args.pin, pin_budget=args.pin_budget,
                            inplace=False if args.no_inplace else None,
-                           prune=args.prune, val=args.val)
+                           prune=args.prune, val=args.val,
+                           dsp=False if args.portable_kernels else None)
     if args.depfile:
         from compiler.fileio import write_files
 
@@ -543,6 +544,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-inplace", action="store_true",
                    help="no in-place kernels on a microcontroller target (more RAM, faster; "
                         "the host target never uses them)")
+    p.add_argument("--portable-kernels", action="store_true",
+                   help="portable C int8 kernels even on a core with the DSP extension "
+                        "(Cortex-M4/M7/M33 get SMLAD kernels by default)")
     p.add_argument("--calib", metavar="DATA", help="quantize a float model (PTQ) on this data")
     p.add_argument("--float", action="store_true", help="keep a float model float")
     p.add_argument("--observer", default="minmax", choices=["minmax", "percentile", "mse"])

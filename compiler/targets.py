@@ -33,6 +33,8 @@ from pathlib import Path
 
 from compiler.diagnostics import EdgeirError
 
+# Cores with the DSP extension (SMLAD, SXTB16): the int8 kernels of edgeir_s8_dsp.c.
+DSP_CPUS = frozenset({"cortex-m4", "cortex-m7", "cortex-m33"})
 CPUS = {"host": True, "cortex-m0plus": False, "cortex-m4": True, "cortex-m7": True,
         "cortex-m33": True}
 
@@ -61,6 +63,10 @@ class Target:
     @property
     def has_fpu(self) -> bool:
         return CPUS[self.cpu]
+
+    @property
+    def has_dsp(self) -> bool:
+        return self.cpu in DSP_CPUS
 
     @property
     def bare_metal(self) -> bool:

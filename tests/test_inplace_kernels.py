@@ -78,13 +78,18 @@ def random_chain(seed: int) -> Graph:
     return g
 
 
-@pytest.mark.parametrize("seed", range(16))
-def test_inplace_chain_bit_exact_under_sanitizers(seed, tmp_path):
+@pytest.mark.parametrize("seed,dsp", [(s, False) for s in range(16)] +
+                         [(s, True) for s in range(16, 24)])
+def test_inplace_chain_bit_exact_under_sanitizers(seed, dsp, tmp_path):
+    """dsp: the DSP-extension twins of the pointwise and fused conv+add kernels (plain C
+    standing in for SMLAD/SXTB16 on the host) under the same in-place plans."""
     graph = random_chain(seed)
     reference = parse(print_graph(graph))
-    compile_model(graph, tmp_path / "out", "chain", "host", inplace=True)
+    compile_model(graph, tmp_path / "out", "chain", "host", inplace=True, dsp=dsp)
     impls = {n.attrs.get("impl") for n in graph.nodes}
-    assert "edgeir_pointwise_conv_s8_reverse" in impls
+    suffix = "_dsp_reverse" if dsp else "_reverse"
+    assert f"edgeir_pointwise_conv_s8{suffix}" in impls
+    assert ("edgeir_conv_add_s8_dsp" in impls) == dsp
     rng = np.random.default_rng(seed + 100)
     feeds = {"x": rng.integers(-128, 128, (4, *graph.inputs[0].type.shape), dtype=np.int8)}
     got = run_host(tmp_path / "out", feeds, sanitize=True, batch=True)["y"]

@@ -34,13 +34,15 @@ def compile_model(graph: Graph, outdir: Path, name: str, target: str = "host",
                   allow_soft_float: bool = False,
                   progress: Callable | None = None, pin: str = "none",
                   pin_budget: int = 0, inplace: bool | None = None,
-                  prune: str | None = None, val: str | None = None) -> dict:
+                  prune: str | None = None, val: str | None = None,
+                  dsp: bool | None = None) -> dict:
     """Compile ``graph`` into ``outdir``; the report as a dict. ``target`` is a built-in
     target name or a .toml target description. ``inplace`` (in-place kernels: less RAM,
     slower) defaults to on for microcontroller targets and off for the host. ``prune``
     ("exact" or a threshold) runs dead-channel-elim on ``calib`` after quantization, so the
     exact mode keeps the int8 outputs on the calibration data bit for bit; ``val`` adds
-    accuracy (or output SQNR) before and after pruning to the report."""
+    accuracy (or output SQNR) before and after pruning to the report. ``dsp`` (the int8
+    kernels for DSP-extension cores) defaults to the target's CPU having it."""
     check_name(name)
     if prune is not None and not calib:
         raise EdgeirError("--prune needs calibration data", "--prune",
@@ -91,8 +93,10 @@ def compile_model(graph: Graph, outdir: Path, name: str, target: str = "host",
                           source or None, "quantize it (--calib DATA.npz), or pass "
                           "--allow-soft-float to accept slow software floating point",
                           "unsupported")
-    backend = BACKEND_PIPELINE if inplace else BACKEND_PIPELINE.replace(
-        "lower-c", "lower-c{inplace=false}")
+    if dsp is None:
+        dsp = tgt.has_dsp
+    lower = f"lower-c{{inplace={str(inplace).lower()},dsp={str(dsp).lower()}}}"
+    backend = BACKEND_PIPELINE.replace("lower-c", lower)
     budget = pin_budget if pin == "hot" else 0
     run_pipeline(graph, parse_pipeline(f"{backend},place-weights{{pin={pin},budget={budget}}}"),
                  inst)

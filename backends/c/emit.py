@@ -44,6 +44,8 @@ def c_float(x: float) -> str:
 
 def kernel_file(impl: str) -> str:
     """The runtime source file that defines kernel ``impl``."""
+    if "_dsp" in impl:
+        return "edgeir_s8_dsp.c"
     if impl in DATA_KERNELS:
         return "edgeir_data.c"
     if impl in INPLACE_KERNELS:
@@ -227,6 +229,46 @@ def _conv_s8(m: Module, node: Node, a: Attrs) -> str:
             f"{m.out(node)}{scratch});")
 
 
+def dsp_weights(w: np.ndarray) -> np.ndarray:
+    """[out][k...] int8 weights in the DSP kernels' layout: output channels in pairs (an odd
+    last one padded with a zero filter), the reduction in 4-groups padded with zeros:
+    [out/2][k4/4][2][4]."""
+    o = w.shape[0]
+    flat = w.reshape(o, -1)
+    k4 = -(-flat.shape[1] // 4) * 4
+    padded = np.zeros((o + (o & 1), k4), np.int8)
+    padded[:o, :flat.shape[1]] = flat
+    return padded.reshape(-1, 2, k4 // 4, 4).transpose(0, 2, 1, 3).copy()
+
+
+@emitter("edgeir_conv_s8_dsp", "edgeir_pointwise_conv_s8_dsp",
+         "edgeir_pointwise_conv_s8_dsp_reverse")
+def _conv_s8_dsp(m: Module, node: Node, a: Attrs) -> str:
+    x, w, b = node.operands
+    oc, kh, kw, _ = w.type.shape
+    params = m.param("edgeir_conv_s8_params", f"{window(x, node.result, (kh, kw), a)}, 1, "
+                     f"{a.x_zp}, {a.out_zp}, {a.act_min}, {a.act_max}")
+    wname = m.const_array(w, dsp_weights(w.data))
+    mult = per_channel(m, a.multiplier, oc, "mult")
+    shift = per_channel(m, a.shift, oc, "shift")
+    return (f"{a.impl}(&{params}, {m.ptr(x)}, {wname}, {m.const_array(b)}, {mult}, {shift}, "
+            f"{m.out(node)}, (int8_t *)(arena + {a.scratch_offsets[0]}));")
+
+
+@emitter("edgeir_fc_s8_dsp")
+def _fc_s8_dsp(m: Module, node: Node, a: Attrs) -> str:
+    x, w, b = node.operands
+    batch, k = x.type.shape
+    o = w.type.shape[0]
+    params = m.param("edgeir_fc_s8_params", f"{batch}, {k}, {o}, {a.out_zp}, {a.act_min}, "
+                     f"{a.act_max}")
+    mult = per_channel(m, a.multiplier, o, "mult")
+    shift = per_channel(m, a.shift, o, "shift")
+    return (f"edgeir_fc_s8_dsp(&{params}, {m.ptr(x)}, {m.const_array(w, dsp_weights(w.data))}, "
+            f"{m.const_array(b)}, {mult}, {shift}, {m.out(node)}, "
+            f"(int8_t *)(arena + {a.scratch_offsets[0]}));")
+
+
 @emitter("edgeir_fc_s8")
 def _fc_s8(m: Module, node: Node, a: Attrs) -> str:
     x, w, b = node.operands
@@ -250,7 +292,7 @@ def _add_s8(m: Module, node: Node, a: Attrs) -> str:
     return f"edgeir_add_s8(&{params}, {m.ptr(x)}, {m.ptr(z)}, {m.out(node)});"
 
 
-@emitter("edgeir_conv_add_s8")
+@emitter("edgeir_conv_add_s8", "edgeir_conv_add_s8_dsp")
 def _conv_add_s8(m: Module, node: Node, a: Attrs) -> str:
     from compiler import ops
 
@@ -266,11 +308,12 @@ def _conv_add_s8(m: Module, node: Node, a: Attrs) -> str:
                       + _ints([a.a_zp, a.b_zp, a.out_zp, a.left_shift, a.a_multiplier,
                                a.a_shift, a.b_multiplier, a.b_shift, a.out_multiplier,
                                a.out_shift, a.act_min, a.act_max]))
-    wname = m.const_array(w, np.transpose(w.data, (1, 2, 3, 0)))
+    dsp = a.impl == "edgeir_conv_add_s8_dsp"
+    wname = m.const_array(w, dsp_weights(w.data) if dsp else np.transpose(w.data, (1, 2, 3, 0)))
     mult = per_channel(m, ca.multiplier, oc, "mult")
     shift = per_channel(m, ca.shift, oc, "shift")
     residual = node.operands[1 - k]
-    return (f"edgeir_conv_add_s8(&{cparams}, {m.ptr(x)}, {wname}, {m.const_array(b)}, {mult}, "
+    return (f"{a.impl}(&{cparams}, {m.ptr(x)}, {wname}, {m.const_array(b)}, {mult}, "
             f"{shift}, &{aparams}, {k}, {m.ptr(residual)}, {m.out(node)}, "
             f"(int8_t *)(arena + {a.scratch_offsets[0]}));")
 

@@ -56,6 +56,9 @@ class LowerC(Pass):
     # In-place kernels: depthwise convs through a channel-plane scratch, pointwise convs
     # through a pixel scratch; they save RAM (less arena) at some speed.
     inplace: bool = True
+    # Kernels for cores with the DSP extension (dual 16-bit MACs): edgeir_s8_dsp.c, with
+    # weights in its layout. Bit-exact with the portable kernels; correct (slower) anywhere.
+    dsp: bool = False
 
     def run(self, graph: Graph) -> PassResult:
         stats = {"nodes": 0, "biases-folded": 0, "batchnorms-split": 0}
@@ -68,6 +71,8 @@ class LowerC(Pass):
             node.attrs["impl"] = self._choose(graph, node, stats)
             if self.inplace:
                 self._prefer_inplace(node)
+            if self.dsp:
+                prefer_dsp(node)
             overlap = overlap_rule(node)
             if overlap:
                 node.attrs["overlap"] = overlap
@@ -196,6 +201,32 @@ class LowerC(Pass):
         graph.replace_node(node, [n2.result])
 
 
+DSP_KERNELS = {"edgeir_conv_s8_hwio": "edgeir_conv_s8_dsp",
+               "edgeir_pointwise_conv_s8": "edgeir_pointwise_conv_s8_dsp",
+               "edgeir_pointwise_conv_s8_reverse": "edgeir_pointwise_conv_s8_dsp_reverse",
+               "edgeir_fc_s8": "edgeir_fc_s8_dsp"}
+
+
+def dsp_scratch(node: Node) -> int:
+    """Bytes of scratch a DSP kernel needs: its inputs expanded to int16 pairs (two pixels
+    for convolutions, plus a staging row when in_c is not a multiple of 4; one row for fully
+    connected)."""
+    w = node.operands[1].type.shape
+    k = int(np.prod(w[1:]))
+    groups = (k + 3) // 4
+    if node.op == "qfully_connected":
+        return 8 * groups
+    return 16 * groups + (4 * groups if w[-1] % 4 else 0)
+
+
+def prefer_dsp(node: Node) -> None:
+    """Swap a portable int8 kernel for its DSP twin (same arithmetic and in-place rules)."""
+    twin = DSP_KERNELS.get(node.attrs["impl"])
+    if twin is not None:
+        node.attrs["impl"] = twin
+        node.attrs["scratch"] = (dsp_scratch(node),)
+
+
 def _is_depthwise(node: Node) -> bool:
     x, w = node.operands[0].type.shape, node.operands[1].type.shape
     group = node.attrs.get("group", 1)
@@ -226,7 +257,8 @@ def _contiguous(axes: tuple, rank: int) -> bool:
 # pixel before the next and read only the input rows of the current pixel's window
 # (edgeir_kernels.h states it): their output may start below their input.
 WINDOW_KERNELS = frozenset({
-    "edgeir_conv_s8", "edgeir_conv_s8_hwio", "edgeir_depthwise_conv_s8", "edgeir_avg_pool_s8",
+    "edgeir_conv_s8", "edgeir_conv_s8_hwio", "edgeir_conv_s8_dsp", "edgeir_depthwise_conv_s8",
+    "edgeir_avg_pool_s8",
     "edgeir_max_pool_s8", "edgeir_conv_f32", "edgeir_depthwise_conv_f32",
     "edgeir_avg_pool_f32", "edgeir_max_pool_f32"})
 # Elementwise kernels that read element i before writing element i, in order (or in blocks
@@ -246,10 +278,11 @@ def overlap_rule(node: Node) -> tuple[int, ...]:
         return (0, window_overlap(node), 0)
     if impl == "edgeir_depthwise_conv_s8_inplace":
         return (0, 0, 1)
-    if impl == "edgeir_pointwise_conv_s8":  # in_c >= out_c: output pixel p ends before
-        x = node.operands[0].type               # input pixel p + 1 starts
+    if impl in ("edgeir_pointwise_conv_s8", "edgeir_pointwise_conv_s8_dsp"):
+        # in_c >= out_c: output pixel p ends before input pixel p + 1 starts
+        x = node.operands[0].type
         return (0, x.shape[3] - out.shape[3], 0)
-    if impl == "edgeir_pointwise_conv_s8_reverse":
+    if impl in ("edgeir_pointwise_conv_s8_reverse", "edgeir_pointwise_conv_s8_dsp_reverse"):
         return (0, 0, 1)
     if impl in ELEMENTWISE_KERNELS:
         pairs: list[int] = []
@@ -311,7 +344,8 @@ def _ring_is_safe(node: Node) -> bool:
 
 
 CONV_KERNELS = ("edgeir_conv_s8", "edgeir_conv_s8_hwio", "edgeir_pointwise_conv_s8",
-                "edgeir_pointwise_conv_s8_reverse")
+                "edgeir_pointwise_conv_s8_reverse", "edgeir_conv_s8_dsp",
+                "edgeir_pointwise_conv_s8_dsp", "edgeir_pointwise_conv_s8_dsp_reverse")
 
 
 def fuse_conv_add(graph: Graph) -> int:
@@ -335,11 +369,12 @@ def fuse_conv_add(graph: Graph) -> int:
             continue
         if any(v is residual for v in conv.operands):
             continue  # writing over the residual would destroy the convolution's input
+        dsp = "_dsp" in conv.attrs["impl"]
         for key in ("overlap", "scratch"):
             conv.attrs.pop(key, None)
         conv.attrs["impl"] = "fused"
-        add.attrs["impl"] = "edgeir_conv_add_s8"
-        add.attrs["scratch"] = (4 * conv.result.type.shape[-1],)
+        add.attrs["impl"] = "edgeir_conv_add_s8_dsp" if dsp else "edgeir_conv_add_s8"
+        add.attrs["scratch"] = (dsp_scratch(conv) if dsp else 4 * conv.result.type.shape[-1],)
         add.attrs["overlap"] = (1 - k, 0, 1)
         fused += 1
     return fused

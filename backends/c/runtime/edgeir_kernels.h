@@ -178,6 +178,32 @@ void edgeir_conv_add_s8(const edgeir_conv_s8_params *p, const int8_t *in, const 
                         const edgeir_add_s8_params *add, int32_t conv_is_b,
                         const int8_t *residual, int8_t *out, int8_t *scratch);
 
+/* Kernels for cores with the DSP extension (edgeir_s8_dsp.c): dual 16-bit MACs, two output
+ * channels of two pixels per pass. Same arithmetic and the same in-place rules as their
+ * portable twins (conv: edgeir_conv_s8_hwio's window order; pointwise: forward/reverse;
+ * conv_add; fc); correct on any core (plain C stands in for SMLAD/SXTB16 without DSP).
+ * Weights in the DSP layout [out/2][k4/4][2][4] (k = k_h * k_w * in_c in (ky, kx, ci)
+ * order, padded with zeros to k4, a multiple of 4; an odd out_c padded with a zero filter).
+ * `scratch` (4-byte aligned): 16 * k4/4 bytes, plus k4 bytes when in_c % 4 != 0
+ * (convolutions); 2 * k4 bytes (fully connected). */
+void edgeir_conv_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
+                        const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                        int8_t *out, int8_t *scratch);
+void edgeir_pointwise_conv_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in,
+                                  const int8_t *w, const int32_t *bias, const int32_t *mult,
+                                  const int32_t *shift, int8_t *out, int8_t *scratch);
+void edgeir_pointwise_conv_s8_dsp_reverse(const edgeir_conv_s8_params *p, const int8_t *in,
+                                          const int8_t *w, const int32_t *bias,
+                                          const int32_t *mult, const int32_t *shift,
+                                          int8_t *out, int8_t *scratch);
+void edgeir_conv_add_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
+                            const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                            const edgeir_add_s8_params *add, int32_t conv_is_b,
+                            const int8_t *residual, int8_t *out, int8_t *scratch);
+void edgeir_fc_s8_dsp(const edgeir_fc_s8_params *p, const int8_t *in, const int8_t *w,
+                      const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                      int8_t *out, int8_t *scratch);
+
 typedef struct {
   edgeir_window win;       /* in_c == out_c; dil 1 */
   int32_t act_min, act_max;

@@ -1,0 +1,328 @@
+/* edgeir int8 kernels for Cortex-M cores with the DSP extension (M4, M7, M33).
+ *
+ * Bit-exact with the portable kernels of edgeir_s8.c / edgeir_inplace.c (same integer
+ * arithmetic, same requantization), faster on those cores:
+ *  - dual 16-bit multiply-accumulates (SMLAD: two int16 products added to an int32) on
+ *    int8 values sign-extended in pairs (SXTB16 takes bytes 0 and 2 of a word, SXTB16 with
+ *    ROR #8 bytes 1 and 3). Inputs and weights go through the same two extractions, so the
+ *    pairs match without any reordering: x0w0 + x2w2 and x1w1 + x3w3.
+ *  - 2 x 2 output blocking: two output channels of two output pixels per pass, so every
+ *    weight word loaded serves two pixels and every input word two channels.
+ *  - weights laid out at compile time for that access pattern (lower-c/emit, "DSP layout"):
+ *    output channels in pairs (an odd last channel padded with a zero filter), and per pair
+ *    the reduction in groups of 4: [oc/2][k4/4][2 channels][4 int8], k4 = k rounded up to a
+ *    multiple of 4 with zero weights. The inner loop needs no tail and no bounds checks.
+ *  - inputs expanded once per pixel into int16 pairs in the same order (the `scratch`
+ *    buffer), amortized over all output channels.
+ * On other cores (and on the host, where the tests run them under sanitizers) the same code
+ * runs with plain C versions of SMLAD and SXTB16.
+ *
+ * Inputs stay int8 NHWC; the input zero point is folded into the bias (edgeir_kernels.h), so
+ * padding taps and padded reduction slots read in_zp and 0 respectively.
+ */
+#include <string.h>
+
+#include "edgeir_kernels.h"
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#include <arm_acle.h>
+#define dsp_smlad(a, b, acc) __smlad((a), (b), (acc))
+#define dsp_even(x) __sxtb16(x)
+static inline uint32_t dsp_odd(uint32_t x) {
+  uint32_t r; /* gcc 12 does not fold the rotation of __sxtb16(__ror(x, 8)) */
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+  return r;
+}
+#else
+static inline uint32_t dsp_sx16(uint32_t byte) { return ((byte ^ 0x80u) - 0x80u) & 0xffffu; }
+static inline uint32_t dsp_even(uint32_t x) {
+  return dsp_sx16(x & 0xffu) | (dsp_sx16((x >> 16) & 0xffu) << 16);
+}
+static inline uint32_t dsp_odd(uint32_t x) { return dsp_even(x >> 8); }
+static inline int32_t dsp_h(uint32_t v) { /* a halfword as a signed value */
+  return (int32_t)(v & 0xffffu) - (int32_t)((v & 0x8000u) << 1);
+}
+static inline int32_t dsp_smlad(uint32_t a, uint32_t b, int32_t acc) {
+  const int32_t s = dsp_h(a) * dsp_h(b) + dsp_h(a >> 16) * dsp_h(b >> 16);
+  const uint32_t u = (uint32_t)acc + (uint32_t)s; /* SMLAD wraps */
+  return (u & 0x80000000u) ? -(int32_t)(~u) - 1 : (int32_t)u;
+}
+#endif
+
+static inline uint32_t ld32(const int8_t *p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+static inline int32_t wadd(int32_t a, int32_t b) { /* a + b, wrapped like the portable kernels */
+  const uint32_t u = (uint32_t)a + (uint32_t)b;
+  return (u & 0x80000000u) ? -(int32_t)(~u) - 1 : (int32_t)u;
+}
+
+static inline int8_t requant(int32_t acc, int32_t mult, int32_t shift, int32_t out_zp,
+                             int32_t lo, int32_t hi) {
+  return (int8_t)(edgeir_clamp_i32(edgeir_mbqm(acc, mult, shift), lo, hi) + out_zp);
+}
+
+/* ---- input expansion ---------------------------------------------------------------------- */
+
+/* Expand n int8 values (4-groups) into dst with `stride` words between groups: word 0 holds
+ * x[0], x[2], word 1 holds x[1], x[3]. A partial last group is padded with zeros. */
+static void expand(const int8_t *x, int32_t n, uint32_t *dst, int32_t stride) {
+  int32_t i = 0;
+  for (; i + 4 <= n; i += 4, dst += stride) {
+    const uint32_t v = ld32(x + i);
+    dst[0] = dsp_even(v);
+    dst[1] = dsp_odd(v);
+  }
+  if (i < n) {
+    int8_t t[4] = {0, 0, 0, 0};
+    memcpy(t, x + i, (size_t)(n - i));
+    dst[0] = dsp_even(ld32(t));
+    dst[1] = dsp_odd(ld32(t));
+  }
+}
+
+/* One pixel's window (im2col row, taps in (ky, kx, ci) order, out-of-bounds taps = in_zp),
+ * expanded into dst. With in_c % 4 == 0 every tap is whole 4-groups and expands directly;
+ * otherwise the row is gathered in `stage` (k4 bytes) first. */
+static void expand_window(const edgeir_conv_s8_params *p, const int8_t *in, int32_t b,
+                          int32_t oy, int32_t ox, uint32_t *dst, int32_t stride, int8_t *stage) {
+  const edgeir_window *wn = &p->win;
+  const int32_t c = wn->in_c, row = wn->in_w * c;
+  const int8_t *in_b = in + (size_t)b * (size_t)(wn->in_h * row);
+  const int32_t iy0 = oy * wn->stride_h - wn->pad_top, ix0 = ox * wn->stride_w - wn->pad_left;
+  const uint32_t zp = dsp_even((uint32_t)(uint8_t)p->in_zp * 0x01010101u);
+  int32_t ky, kx, n = 0;
+  for (ky = 0; ky < wn->k_h; ++ky) {
+    const int32_t iy = iy0 + ky * wn->dil_h;
+    for (kx = 0; kx < wn->k_w; ++kx) {
+      const int32_t ix = ix0 + kx * wn->dil_w;
+      const int inside = iy >= 0 && iy < wn->in_h && ix >= 0 && ix < wn->in_w;
+      const int8_t *src = in_b + iy * row + ix * c;
+      if ((c & 3) == 0) {
+        if (inside) {
+          expand(src, c, dst + (n >> 2) * stride, stride);
+        } else {
+          int32_t g;
+          uint32_t *d = dst + (n >> 2) * stride;
+          for (g = 0; g < c; g += 4, d += stride) d[0] = d[1] = zp;
+        }
+      } else if (inside) {
+        memcpy(stage + n, src, (size_t)c);
+      } else {
+        memset(stage + n, p->in_zp, (size_t)c);
+      }
+      n += c;
+    }
+  }
+  if (c & 3) expand(stage, n, dst, stride);
+}
+
+/* ---- the 2 x 2 and 2 x 1 blocks ------------------------------------------------------------ */
+
+/* acc[0..3] = (ch0, px0), (ch1, px0), (ch0, px1), (ch1, px1) over g 4-groups: x holds both
+ * pixels per group ([px0 even, px0 odd, px1 even, px1 odd]), w a channel pair in DSP layout */
+static inline void mac_2x2(const uint32_t *x, const int8_t *w, int32_t g, int32_t *acc) {
+  int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+  for (; g > 0; --g, x += 4, w += 8) {
+    const uint32_t p0e = x[0], p0o = x[1], p1e = x[2], p1o = x[3];
+    const uint32_t wa = ld32(w), wb = ld32(w + 4);
+    uint32_t we = dsp_even(wa), wo = dsp_odd(wa);
+    a00 = dsp_smlad(we, p0e, a00);
+    a10 = dsp_smlad(we, p1e, a10);
+    a00 = dsp_smlad(wo, p0o, a00);
+    a10 = dsp_smlad(wo, p1o, a10);
+    we = dsp_even(wb);
+    wo = dsp_odd(wb);
+    a01 = dsp_smlad(we, p0e, a01);
+    a11 = dsp_smlad(we, p1e, a11);
+    a01 = dsp_smlad(wo, p0o, a01);
+    a11 = dsp_smlad(wo, p1o, a11);
+  }
+  acc[0] = a00;
+  acc[1] = a01;
+  acc[2] = a10;
+  acc[3] = a11;
+}
+
+/* acc[0..1] = channels 0 and 1 of one pixel whose groups are `stride` words apart */
+static inline void mac_2x1(const uint32_t *x, int32_t stride, const int8_t *w, int32_t g,
+                           int32_t *acc) {
+  int32_t a0 = acc[0], a1 = acc[1];
+  for (; g > 0; --g, x += stride, w += 8) {
+    const uint32_t pe = x[0], po = x[1];
+    const uint32_t wa = ld32(w), wb = ld32(w + 4);
+    a0 = dsp_smlad(dsp_even(wa), pe, a0);
+    a0 = dsp_smlad(dsp_odd(wa), po, a0);
+    a1 = dsp_smlad(dsp_even(wb), pe, a1);
+    a1 = dsp_smlad(dsp_odd(wb), po, a1);
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+}
+
+/* ---- output stage -------------------------------------------------------------------------- */
+
+/* Where a pixel's results go: requantized to `out`, or (fused conv + add) requantized, added
+ * to the residual pixel and written to `out` (which may be the residual itself). */
+typedef struct {
+  const edgeir_conv_s8_params *p;
+  const int32_t *bias, *mult, *shift;
+  const edgeir_add_s8_params *add; /* NULL: a plain convolution */
+  int32_t conv_is_b;
+  const int8_t *residual;
+  int8_t *out;
+} dsp_sink;
+
+static inline void emit1(const dsp_sink *s, size_t px, int32_t oc, int32_t acc) {
+  const edgeir_conv_s8_params *p = s->p;
+  const int32_t out_c = p->win.out_c, zp = p->out_zp;
+  const size_t at = px * (size_t)out_c + (size_t)oc;
+  int32_t v;
+  if (oc >= out_c) return; /* the zero filter padding an odd channel count */
+  if (s->bias) acc = wadd(acc, s->bias[oc]);
+  v = requant(acc, s->mult[oc], s->shift[oc], zp, p->act_min - zp, p->act_max - zp);
+  if (s->add) {
+    const edgeir_add_s8_params *a = s->add;
+    const int32_t res = s->residual[at];
+    const int32_t x = s->conv_is_b ? res : v, y = s->conv_is_b ? v : res;
+    const int32_t sx = edgeir_mbqm_small((int32_t)((uint32_t)(x - a->a_zp) << a->left_shift),
+                                         a->a_mult, a->a_shift);
+    const int32_t sy = edgeir_mbqm_small((int32_t)((uint32_t)(y - a->b_zp) << a->left_shift),
+                                         a->b_mult, a->b_shift);
+    const int32_t r = edgeir_mbqm_small(sx + sy, a->out_mult, a->out_shift);
+    v = edgeir_clamp_i32(r, a->act_min - a->out_zp, a->act_max - a->out_zp) + a->out_zp;
+  }
+  s->out[at] = (int8_t)v;
+}
+
+/* All output channels of pixels px0 and px0 + 1 (pair) or of px0 alone, from expanded x. */
+static void channels_2(const dsp_sink *s, const uint32_t *x, const int8_t *w, int32_t g,
+                       size_t px0) {
+  const int32_t out_c = s->p->win.out_c;
+  int32_t oc;
+  for (oc = 0; oc < out_c; oc += 2, w += 8 * g) {
+    int32_t acc[4] = {0, 0, 0, 0};
+    mac_2x2(x, w, g, acc);
+    emit1(s, px0, oc, acc[0]);
+    emit1(s, px0, oc + 1, acc[1]);
+    emit1(s, px0 + 1, oc, acc[2]);
+    emit1(s, px0 + 1, oc + 1, acc[3]);
+  }
+}
+
+static void channels_1(const dsp_sink *s, const uint32_t *x, int32_t stride, const int8_t *w,
+                       int32_t g, size_t px) {
+  const int32_t out_c = s->p->win.out_c;
+  int32_t oc;
+  for (oc = 0; oc < out_c; oc += 2, w += 8 * g) {
+    int32_t acc[2] = {0, 0};
+    mac_2x1(x, stride, w, g, acc);
+    emit1(s, px, oc, acc[0]);
+    emit1(s, px, oc + 1, acc[1]);
+  }
+}
+
+/* ---- convolutions -------------------------------------------------------------------------- */
+
+static void conv_pixels(const dsp_sink *s, const int8_t *in, const int8_t *w, int8_t *scratch) {
+  const edgeir_window *wn = &s->p->win;
+  const int32_t k = wn->k_h * wn->k_w * wn->in_c, g = (k + 3) / 4;
+  const int32_t hw = wn->out_h * wn->out_w;
+  const size_t pixels = (size_t)wn->batch * (size_t)hw;
+  uint32_t *x = (uint32_t *)(void *)scratch;          /* 4 * g words */
+  int8_t *stage = scratch + (size_t)16 * (size_t)g;   /* 4 * g bytes (in_c % 4 != 0) */
+  size_t px;
+  for (px = 0; px < pixels; px += 2) {
+    const int32_t b0 = (int32_t)(px / (size_t)hw), r0 = (int32_t)(px % (size_t)hw);
+    expand_window(s->p, in, b0, r0 / wn->out_w, r0 % wn->out_w, x, 4, stage);
+    if (px + 1 < pixels) {
+      const int32_t b1 = (int32_t)((px + 1) / (size_t)hw);
+      const int32_t r1 = (int32_t)((px + 1) % (size_t)hw);
+      expand_window(s->p, in, b1, r1 / wn->out_w, r1 % wn->out_w, x + 2, 4, stage);
+      channels_2(s, x, w, g, px);
+    } else {
+      channels_1(s, x, 4, w, g, px);
+    }
+  }
+}
+
+void edgeir_conv_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
+                        const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                        int8_t *out, int8_t *scratch) {
+  const dsp_sink s = {p, bias, mult, shift, 0, 0, 0, out};
+  conv_pixels(&s, in, w, scratch);
+}
+
+void edgeir_conv_add_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
+                            const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                            const edgeir_add_s8_params *add, int32_t conv_is_b,
+                            const int8_t *residual, int8_t *out, int8_t *scratch) {
+  const dsp_sink s = {p, bias, mult, shift, add, conv_is_b, residual, out};
+  conv_pixels(&s, in, w, scratch);
+}
+
+/* 1x1, stride 1, no padding; both input pixels of a pair are expanded before either output
+ * pixel is written, so the in-place rules of edgeir_pointwise_conv_s8 (forward) and
+ * edgeir_pointwise_conv_s8_reverse (backward) hold unchanged. */
+static void pointwise(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
+                      const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                      int8_t *out, int8_t *scratch, int reverse) {
+  const dsp_sink s = {p, bias, mult, shift, 0, 0, 0, out};
+  const int32_t c = p->win.in_c, g = (c + 3) / 4;
+  const size_t pixels = (size_t)p->win.batch * (size_t)(p->win.out_h * p->win.out_w);
+  uint32_t *x = (uint32_t *)(void *)scratch;
+  size_t i;
+  for (i = 0; i + 1 < pixels; i += 2) {
+    const size_t px = reverse ? pixels - 2 - i : i;
+    expand(in + px * (size_t)c, c, x, 4);
+    expand(in + (px + 1) * (size_t)c, c, x + 2, 4);
+    channels_2(&s, x, w, g, px);
+  }
+  if (pixels & 1) {
+    const size_t px = reverse ? 0 : pixels - 1;
+    expand(in + px * (size_t)c, c, x, 2);
+    channels_1(&s, x, 2, w, g, px);
+  }
+}
+
+void edgeir_pointwise_conv_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in,
+                                  const int8_t *w, const int32_t *bias, const int32_t *mult,
+                                  const int32_t *shift, int8_t *out, int8_t *scratch) {
+  pointwise(p, in, w, bias, mult, shift, out, scratch, 0);
+}
+
+void edgeir_pointwise_conv_s8_dsp_reverse(const edgeir_conv_s8_params *p, const int8_t *in,
+                                          const int8_t *w, const int32_t *bias,
+                                          const int32_t *mult, const int32_t *shift,
+                                          int8_t *out, int8_t *scratch) {
+  pointwise(p, in, w, bias, mult, shift, out, scratch, 1);
+}
+
+/* ---- fully connected ----------------------------------------------------------------------- */
+
+void edgeir_fc_s8_dsp(const edgeir_fc_s8_params *p, const int8_t *in, const int8_t *w,
+                      const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                      int8_t *out, int8_t *scratch) {
+  const int32_t k = p->in_features, n = p->out_features, g = (k + 3) / 4;
+  const int32_t zp = p->out_zp, lo = p->act_min - zp, hi = p->act_max - zp;
+  uint32_t *x = (uint32_t *)(void *)scratch; /* 2 * g words */
+  int32_t b, o;
+  for (b = 0; b < p->batch; ++b) {
+    const int8_t *wp = w;
+    int8_t *y = out + (size_t)b * (size_t)n;
+    expand(in + (size_t)b * (size_t)k, k, x, 2);
+    for (o = 0; o < n; o += 2, wp += 8 * g) {
+      int32_t acc[2] = {0, 0};
+      mac_2x1(x, 2, wp, g, acc);
+      if (bias) acc[0] = wadd(acc[0], bias[o]);
+      y[o] = requant(acc[0], mult[o], shift[o], zp, lo, hi);
+      if (o + 1 < n) {
+        if (bias) acc[1] = wadd(acc[1], bias[o + 1]);
+        y[o + 1] = requant(acc[1], mult[o + 1], shift[o + 1], zp, lo, hi);
+      }
+    }
+  }
+}
