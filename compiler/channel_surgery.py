@@ -35,8 +35,12 @@ def remove_channels(graph: Graph, axes: Mapping[int, int],
             shape[axes[id(value)]] -= len(gone)
             value.type = value.type.with_shape(shape)
     for node in graph.nodes:
-        if node.op == "reshape" and any(id(v) in removed for v in node.results):
+        if not any(id(v) in removed for v in node.results):
+            continue
+        if node.op == "reshape":
             node.attrs["shape"] = list(node.results[0].type.shape)
+        elif node.op == "resize" and node.attrs.get("sizes"):
+            node.attrs["sizes"] = list(node.results[0].type.shape)
     graph.remove_unused_constants()
 
 
@@ -72,6 +76,9 @@ class _Surgeon:
 
     def node(self, node: Node, fold: Mapping[int, float | int]) -> None:
         out = self.gone(node.results[0]) if node.results else []
+        touched = out or fold or any(self.gone(v) for v in node.operands)
+        if not touched:
+            return  # nothing of this node goes: leave its constants (and their sharing) alone
         if node.op in ("conv2d", "qconv2d"):
             self._conv(node, fold, out)
         elif node.op == "gemm":
@@ -125,10 +132,7 @@ class _Surgeon:
         kn = b.T if a.trans_b else b  # [K, N]
         n = kn.shape[1]
         bias = self._bias(node, n)
-        if fold:
-            if a.beta == 0:
-                raise EdgeirError("cannot fold a removed input into a gemm with beta = 0",
-                                  node.label, None, "pass")
+        if any(fold.values()):  # (decide() keeps nonzero constants away from beta = 0)
             bias = bias + a.alpha / a.beta * self._fold_matrix(fold, kn)
         kn = _delete(_delete(kn, self.gone(node.operands[0]), 0), out, 1)
         self.replace(node, 1, np.ascontiguousarray(kn.T if a.trans_b else kn).astype(b.dtype))

@@ -66,7 +66,9 @@ def is_layer(node: Node) -> bool:
         return a.group == 1 and all(v.is_constant for v in node.operands[1:])
     if node.op == "gemm":
         a = ops.get("gemm").attrs_of(node)
-        return (not a.trans_a and node.operands[0].type.rank == 2
+        n = node.results[0].type.shape[-1]
+        c_ok = len(node.operands) < 3 or node.operands[2].type.shape in ((), (1,), (n,), (1, n))
+        return (not a.trans_a and node.operands[0].type.rank == 2 and c_ok
                 and all(v.is_constant for v in node.operands[1:]))
     if node.op == "qfully_connected":
         return all(v.is_constant for v in node.operands[1:])

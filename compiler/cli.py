@@ -188,7 +188,8 @@ def print_pruning(report: dict) -> None:
                       arrow(r["macs"]), arrow(r["params"]))
     macs, params = report["macs"], report["params"]
     cut = 100 * (1 - macs[1] / macs[0]) if macs[0] else 0.0
-    table.add_row("total", "", "", "", f"{arrow(macs)} (-{cut:.1f}%)", arrow(params))
+    table.add_row("total", "", "", "", arrow(macs) + (f" (-{cut:.1f}%)" if cut else ""),
+                  arrow(params))
     console = Console(stderr=True)
     console.print(table)
     removed = ", ".join(f"{n} {k}" for k, n in report["channels_removed"].items() if n)
@@ -238,12 +239,18 @@ def _verify_diagnostics(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from compiler import interp
 
-    if args.engine not in ("interp", "c"):
+    if args.engine not in ("interp", "c", "sim"):
         raise EdgeirError(f"unknown engine '{args.engine}'", "--engine",
-                          "use --engine interp or --engine c", "usage")
+                          "use --engine interp, c or sim", "usage")
     if not args.output.endswith(".npz"):
         raise EdgeirError("the output must be an .npz file", args.output, "name it OUT.npz",
                           "usage")
+    if args.report and args.engine != "sim":
+        raise EdgeirError("--report is for --engine sim", "--report",
+                          "add --engine sim (a compiled Cortex-M OUTDIR) or drop --report",
+                          "usage")
+    if args.engine == "sim":
+        return _run_sim(args)
     if args.engine == "c":
         from backends.c.build import run_host
 
@@ -271,6 +278,45 @@ def cmd_run(args: argparse.Namespace) -> int:
             console.print(f"{name}: {array.dtype}{list(array.shape)} "
                           f"min {array.min():.6g} max {array.max():.6g}" if array.size else
                           f"{name}: {array.dtype}{list(array.shape)}")
+    return 0
+
+
+def _run_sim(args: argparse.Namespace) -> int:
+    """``run OUTDIR --engine sim``: the compiled C on an emulated Cortex-M."""
+    import json
+
+    from backends.c.sim import load_report, run_sim
+    from compiler.fileio import write_files
+
+    if args.report and not args.report.endswith(".json"):
+        raise EdgeirError("the report must be a .json file", args.report, "name it sim.json",
+                          "usage")
+    if not Path(args.model).is_dir():
+        raise EdgeirError("--engine sim runs a compiled output directory", args.model,
+                          "run `edgeir compile MODEL --target cortex-m4 -o OUTDIR` and pass "
+                          "OUTDIR", "usage")
+    feeds = load_npz(args.input)
+    # Samples stacked on a new first axis (one more dimension than the model's inputs)
+    # run as a batch in one emulator session.
+    specs = {x["name"]: x for x in load_report(Path(args.model))["inputs"]}
+    batch = bool(specs) and all(name in feeds and feeds[name].ndim == len(x["shape"]) + 1
+                                for name, x in specs.items())
+    run = run_sim(Path(args.model), feeds, batch=batch)
+    buf = io.BytesIO()
+    np.savez(buf, **run.outputs)
+    files: dict[Path, bytes | str] = {Path(args.output): buf.getvalue()}
+    if args.report:
+        files[Path(args.report)] = json.dumps(run.report, indent=2) + "\n"
+    write_files(files)
+    if not args.quiet:
+        from rich.console import Console
+
+        r = run.report
+        speed = run.executed / run.seconds / 1e6 if run.seconds > 0 else 0.0
+        Console(highlight=False).print(
+            f"{r['name']} on {r['target']} (emulated {r['cpu']}), {r['samples']} sample(s): "
+            f"{r['instructions']:,} instructions, about {r['cycles_estimate']:,} cycles "
+            f"(estimate) per inference; emulated at {speed:.1f} M instructions/s")
     return 0
 
 
@@ -480,13 +526,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_opt)
 
     p = sub.add_parser("run", help="run a model on inputs from an .npz file")
-    p.add_argument("model", help="an .onnx, .tflite or .ir file (or an OUTDIR with --engine c)")
+    p.add_argument("model", help="an .onnx, .tflite or .ir file (or an OUTDIR with --engine c "
+                   "or sim)")
     p.add_argument("--input", "-i", required=True, metavar="IN.npz",
                    help="inputs keyed by graph input name")
     p.add_argument("-o", "--output", required=True, metavar="OUT.npz",
                    help="outputs keyed by graph output name")
     p.add_argument("--engine", default="interp",
-                   help="interp (the reference interpreter) or c (the compiled C, host build)")
+                   help="interp (the reference interpreter), c (the compiled C, host build) "
+                        "or sim (the compiled C on an emulated Cortex-M: instruction counts "
+                        "and a cycle estimate)")
+    p.add_argument("--report", metavar="SIM.json",
+                   help="with --engine sim: write instructions and the cycle estimate per "
+                        "inference and per layer, and the cost model")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     _add_input_shape(p)
     _add_pipeline_flags(p)

@@ -156,8 +156,14 @@ def is_real_zero(k: float | int, value: Value) -> bool:
     return float(k) == 0.0
 
 
-def has_padding(node: Node) -> bool:
-    return node.op in ("conv2d", "qconv2d") and any(ops.get(node.op).attrs_of(node).pads)
+def absorbs_constants(node: Node) -> bool:
+    """Whether a layer can take a removed input's nonzero constant into its bias exactly:
+    not through padding (which reads 0), not into a gemm whose C is scaled by beta = 0."""
+    if node.op in ("conv2d", "qconv2d"):
+        return not any(ops.get(node.op).attrs_of(node).pads)
+    if node.op == "gemm":
+        return ops.get("gemm").attrs_of(node).beta != 0
+    return True
 
 
 def _constant(group: Group, seen: Mapping[int, Seen]) -> dict[tuple[int, int], float | int] | None:
@@ -176,7 +182,7 @@ def _absorbable(group: Group, values: Mapping[tuple[int, int], float | int]) -> 
     for node, c in group.sinks:
         x = node.operands[0]
         k = values[(id(x), c)]
-        if not is_real_zero(k, x) and has_padding(node):
+        if not is_real_zero(k, x) and not absorbs_constants(node):
             return False
     return True
 
@@ -268,7 +274,8 @@ def _layer_rows(graph: Graph) -> dict[Node, dict]:
     for node in graph.nodes:
         if node.op in LAYER_OPS:
             x, y = node.operands[0], node.results[0]
-            nchw = node.op == "conv2d" and ops.get("conv2d").attrs_of(node).layout == "nchw"
+            nchw = node.op in ("conv2d", "qconv2d") and \
+                ops.get(node.op).attrs_of(node).layout == "nchw"
             rows[node] = {"in": x.type.shape[1 if nchw else -1],
                           "out": y.type.shape[1 if nchw else -1],
                           "macs": ops.get(node.op).macs_of(node),
@@ -299,7 +306,7 @@ def eliminate(graph: Graph, samples: Sequence[Mapping[str, np.ndarray]] | None,
         for node, c in group.sinks:
             folds.setdefault(node, {})[c] = verdict.folds[(id(node.operands[0]), c)]
         counts[verdict.reason] += len(group.sources)
-    _check_keeps_one(graph, cg, removed, limit)
+    _check_keeps_one(graph, cg, removed, limit, samples is not None)
     before_rows, macs_before = _layer_rows(graph), total_macs(graph)
     params_before = sum(r["params"] for r in before_rows.values())
     before_out = evaluate(graph, val[0]) if val else None
@@ -326,7 +333,7 @@ def eliminate(graph: Graph, samples: Sequence[Mapping[str, np.ndarray]] | None,
 
 
 def _check_keeps_one(graph: Graph, cg: ChannelGroups, removed: Mapping[int, list[int]],
-                     limit: Threshold) -> None:
+                     limit: Threshold, calibrated: bool) -> None:
     for value in graph.values():
         gone = removed.get(id(value))
         if gone and len(gone) == cg.channels(value):
@@ -335,6 +342,10 @@ def _check_keeps_one(graph: Graph, cg: ChannelGroups, removed: Mapping[int, list
                 raise EdgeirError(f"threshold {limit} would remove all {len(gone)} channels of "
                                   f"%{value.name} (a layer keeps at least one)", where,
                                   "use a smaller threshold", "input")
-            raise EdgeirError(f"all {len(gone)} channels of %{value.name} are constant on the "
-                              "calibration data (a layer keeps at least one)", where,
-                              "check the model and the calibration data", "input")
+            if calibrated:
+                raise EdgeirError(f"all {len(gone)} channels of %{value.name} are constant on "
+                                  "the calibration data (a layer keeps at least one)", where,
+                                  "check the model and the calibration data", "input")
+            raise EdgeirError(f"all {len(gone)} channels of %{value.name} have zero weights "
+                              "(a layer keeps at least one)", where, "check the model's weights",
+                              "input")
