@@ -378,6 +378,7 @@ def report(m: Module, target: Target, source: str) -> dict:
         "model": source or g.name,
         "name": m.name,
         "target": target.name,
+        "cpu": target.cpu,
         "placement": placement,
         "macs": total_macs,
         "weights_bytes": weights,
