@@ -51,7 +51,7 @@ static inline int32_t dsp_smlad(uint32_t a, uint32_t b, int32_t acc) {
 
 static inline uint32_t ld32(const int8_t *p) {
   uint32_t v;
-  memcpy(&v, p, 4);
+  __builtin_memcpy(&v, p, 4); /* inlined even with -ffreestanding: one LDR */
   return v;
 }
 
@@ -67,20 +67,22 @@ static inline int8_t requant(int32_t acc, int32_t mult, int32_t shift, int32_t o
 
 /* ---- input expansion ---------------------------------------------------------------------- */
 
-/* Expand n int8 values (4-groups) into dst with `stride` words between groups: word 0 holds
- * x[0], x[2], word 1 holds x[1], x[3]. A partial last group is padded with zeros. */
-static void expand(const int8_t *x, int32_t n, uint32_t *dst, int32_t stride) {
+/* Expand n int8 values (4-groups) into dst, `stride` words between groups: word 0 holds
+ * x[0], x[2] and word `odd` holds x[1], x[3] (odd = 2 in a pixel pair's buffer, whose words
+ * go [px0 even, px1 even, px0 odd, px1 odd]; 1 for a single pixel). A partial last group is
+ * padded with zeros. */
+static void expand(const int8_t *x, int32_t n, uint32_t *dst, int32_t stride, int32_t odd) {
   int32_t i = 0;
   for (; i + 4 <= n; i += 4, dst += stride) {
     const uint32_t v = ld32(x + i);
     dst[0] = dsp_even(v);
-    dst[1] = dsp_odd(v);
+    dst[odd] = dsp_odd(v);
   }
   if (i < n) {
     int8_t t[4] = {0, 0, 0, 0};
     memcpy(t, x + i, (size_t)(n - i));
     dst[0] = dsp_even(ld32(t));
-    dst[1] = dsp_odd(ld32(t));
+    dst[odd] = dsp_odd(ld32(t));
   }
 }
 
@@ -88,7 +90,8 @@ static void expand(const int8_t *x, int32_t n, uint32_t *dst, int32_t stride) {
  * expanded into dst. With in_c % 4 == 0 every tap is whole 4-groups and expands directly;
  * otherwise the row is gathered in `stage` (k4 bytes) first. */
 static void expand_window(const edgeir_conv_s8_params *p, const int8_t *in, int32_t b,
-                          int32_t oy, int32_t ox, uint32_t *dst, int32_t stride, int8_t *stage) {
+                          int32_t oy, int32_t ox, uint32_t *dst, int32_t stride, int32_t odd,
+                          int8_t *stage) {
   const edgeir_window *wn = &p->win;
   const int32_t c = wn->in_c, row = wn->in_w * c;
   const int8_t *in_b = in + (size_t)b * (size_t)(wn->in_h * row);
@@ -103,11 +106,11 @@ static void expand_window(const edgeir_conv_s8_params *p, const int8_t *in, int3
       const int8_t *src = in_b + iy * row + ix * c;
       if ((c & 3) == 0) {
         if (inside) {
-          expand(src, c, dst + (n >> 2) * stride, stride);
+          expand(src, c, dst + (n >> 2) * stride, stride, odd);
         } else {
           int32_t g;
           uint32_t *d = dst + (n >> 2) * stride;
-          for (g = 0; g < c; g += 4, d += stride) d[0] = d[1] = zp;
+          for (g = 0; g < c; g += 4, d += stride) d[0] = d[odd] = zp;
         }
       } else if (inside) {
         memcpy(stage + n, src, (size_t)c);
@@ -117,42 +120,55 @@ static void expand_window(const edgeir_conv_s8_params *p, const int8_t *in, int3
       n += c;
     }
   }
-  if (c & 3) expand(stage, n, dst, stride);
+  if (c & 3) expand(stage, n, dst, stride, odd);
 }
 
 /* ---- the 2 x 2 and 2 x 1 blocks ------------------------------------------------------------ */
 
 /* acc[0..3] = (ch0, px0), (ch1, px0), (ch0, px1), (ch1, px1) over g 4-groups: x holds both
- * pixels per group ([px0 even, px0 odd, px1 even, px1 odd]), w a channel pair in DSP layout */
-static inline void mac_2x2(const uint32_t *x, const int8_t *w, int32_t g, int32_t *acc) {
+ * pixels per group ([px0 even, px1 even, px0 odd, px1 odd]: two LDRDs), w a channel pair in
+ * the DSP layout (one LDRD). Ordered so that at most 12 registers are live. */
+#define DSP_STEP_2X2(x, w)                                                                    \
+  do {                                                                                        \
+    const uint32_t wa = ld32(w), wb = ld32((w) + 4);                                          \
+    uint32_t pa = (x)[0], pb = (x)[1], t = dsp_even(wa);                                      \
+    a00 = dsp_smlad(t, pa, a00);                                                              \
+    a10 = dsp_smlad(t, pb, a10);                                                              \
+    t = dsp_even(wb);                                                                         \
+    a01 = dsp_smlad(t, pa, a01);                                                              \
+    a11 = dsp_smlad(t, pb, a11);                                                              \
+    pa = (x)[2];                                                                              \
+    pb = (x)[3];                                                                              \
+    t = dsp_odd(wa);                                                                          \
+    a00 = dsp_smlad(t, pa, a00);                                                              \
+    a10 = dsp_smlad(t, pb, a10);                                                              \
+    t = dsp_odd(wb);                                                                          \
+    a01 = dsp_smlad(t, pa, a01);                                                              \
+    a11 = dsp_smlad(t, pb, a11);                                                              \
+  } while (0)
+
+static inline void mac_2x2(const uint32_t *x, const int8_t *w_, int32_t g, int32_t *acc) {
+  const int8_t *w = (const int8_t *)__builtin_assume_aligned(w_, 4);
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-  for (; g > 0; --g, x += 4, w += 8) {
-    const uint32_t p0e = x[0], p0o = x[1], p1e = x[2], p1o = x[3];
-    const uint32_t wa = ld32(w), wb = ld32(w + 4);
-    uint32_t we = dsp_even(wa), wo = dsp_odd(wa);
-    a00 = dsp_smlad(we, p0e, a00);
-    a10 = dsp_smlad(we, p1e, a10);
-    a00 = dsp_smlad(wo, p0o, a00);
-    a10 = dsp_smlad(wo, p1o, a10);
-    we = dsp_even(wb);
-    wo = dsp_odd(wb);
-    a01 = dsp_smlad(we, p0e, a01);
-    a11 = dsp_smlad(we, p1e, a11);
-    a01 = dsp_smlad(wo, p0o, a01);
-    a11 = dsp_smlad(wo, p1o, a11);
+  for (; g >= 2; g -= 2, x += 8, w += 16) { /* two groups a pass: half the loop overhead */
+    DSP_STEP_2X2(x, w);
+    DSP_STEP_2X2(x + 4, w + 8);
   }
+  if (g) DSP_STEP_2X2(x, w);
   acc[0] = a00;
   acc[1] = a01;
   acc[2] = a10;
   acc[3] = a11;
 }
 
-/* acc[0..1] = channels 0 and 1 of one pixel whose groups are `stride` words apart */
-static inline void mac_2x1(const uint32_t *x, int32_t stride, const int8_t *w, int32_t g,
-                           int32_t *acc) {
+/* acc[0..1] = channels 0 and 1 of one pixel whose groups are `stride` words apart (even
+ * word first, odd word `odd` words later) */
+static inline void mac_2x1(const uint32_t *x, int32_t stride, int32_t odd, const int8_t *w_,
+                           int32_t g, int32_t *acc) {
+  const int8_t *w = (const int8_t *)__builtin_assume_aligned(w_, 4);
   int32_t a0 = acc[0], a1 = acc[1];
   for (; g > 0; --g, x += stride, w += 8) {
-    const uint32_t pe = x[0], po = x[1];
+    const uint32_t pe = x[0], po = x[odd];
     const uint32_t wa = ld32(w), wb = ld32(w + 4);
     a0 = dsp_smlad(dsp_even(wa), pe, a0);
     a0 = dsp_smlad(dsp_odd(wa), po, a0);
@@ -176,7 +192,7 @@ typedef struct {
   int8_t *out;
 } dsp_sink;
 
-static inline void emit1(const dsp_sink *s, size_t px, int32_t oc, int32_t acc) {
+static inline __attribute__((always_inline)) void emit1(const dsp_sink *s, size_t px, int32_t oc, int32_t acc) {
   const edgeir_conv_s8_params *p = s->p;
   const int32_t out_c = p->win.out_c, zp = p->out_zp;
   const size_t at = px * (size_t)out_c + (size_t)oc;
@@ -213,13 +229,13 @@ static void channels_2(const dsp_sink *s, const uint32_t *x, const int8_t *w, in
   }
 }
 
-static void channels_1(const dsp_sink *s, const uint32_t *x, int32_t stride, const int8_t *w,
-                       int32_t g, size_t px) {
+static void channels_1(const dsp_sink *s, const uint32_t *x, int32_t stride, int32_t odd,
+                       const int8_t *w, int32_t g, size_t px) {
   const int32_t out_c = s->p->win.out_c;
   int32_t oc;
   for (oc = 0; oc < out_c; oc += 2, w += 8 * g) {
     int32_t acc[2] = {0, 0};
-    mac_2x1(x, stride, w, g, acc);
+    mac_2x1(x, stride, odd, w, g, acc);
     emit1(s, px, oc, acc[0]);
     emit1(s, px, oc + 1, acc[1]);
   }
@@ -237,14 +253,14 @@ static void conv_pixels(const dsp_sink *s, const int8_t *in, const int8_t *w, in
   size_t px;
   for (px = 0; px < pixels; px += 2) {
     const int32_t b0 = (int32_t)(px / (size_t)hw), r0 = (int32_t)(px % (size_t)hw);
-    expand_window(s->p, in, b0, r0 / wn->out_w, r0 % wn->out_w, x, 4, stage);
+    expand_window(s->p, in, b0, r0 / wn->out_w, r0 % wn->out_w, x, 4, 2, stage);
     if (px + 1 < pixels) {
       const int32_t b1 = (int32_t)((px + 1) / (size_t)hw);
       const int32_t r1 = (int32_t)((px + 1) % (size_t)hw);
-      expand_window(s->p, in, b1, r1 / wn->out_w, r1 % wn->out_w, x + 2, 4, stage);
+      expand_window(s->p, in, b1, r1 / wn->out_w, r1 % wn->out_w, x + 1, 4, 2, stage);
       channels_2(s, x, w, g, px);
     } else {
-      channels_1(s, x, 4, w, g, px);
+      channels_1(s, x, 4, 2, w, g, px);
     }
   }
 }
@@ -277,14 +293,14 @@ static void pointwise(const edgeir_conv_s8_params *p, const int8_t *in, const in
   size_t i;
   for (i = 0; i + 1 < pixels; i += 2) {
     const size_t px = reverse ? pixels - 2 - i : i;
-    expand(in + px * (size_t)c, c, x, 4);
-    expand(in + (px + 1) * (size_t)c, c, x + 2, 4);
+    expand(in + px * (size_t)c, c, x, 4, 2);
+    expand(in + (px + 1) * (size_t)c, c, x + 1, 4, 2);
     channels_2(&s, x, w, g, px);
   }
   if (pixels & 1) {
     const size_t px = reverse ? 0 : pixels - 1;
-    expand(in + px * (size_t)c, c, x, 2);
-    channels_1(&s, x, 2, w, g, px);
+    expand(in + px * (size_t)c, c, x, 2, 1);
+    channels_1(&s, x, 2, 1, w, g, px);
   }
 }
 
@@ -313,10 +329,10 @@ void edgeir_fc_s8_dsp(const edgeir_fc_s8_params *p, const int8_t *in, const int8
   for (b = 0; b < p->batch; ++b) {
     const int8_t *wp = w;
     int8_t *y = out + (size_t)b * (size_t)n;
-    expand(in + (size_t)b * (size_t)k, k, x, 2);
+    expand(in + (size_t)b * (size_t)k, k, x, 2, 1);
     for (o = 0; o < n; o += 2, wp += 8 * g) {
       int32_t acc[2] = {0, 0};
-      mac_2x1(x, 2, wp, g, acc);
+      mac_2x1(x, 2, 1, wp, g, acc);
       if (bias) acc[0] = wadd(acc[0], bias[o]);
       y[o] = requant(acc[0], mult[o], shift[o], zp, lo, hi);
       if (o + 1 < n) {
