@@ -80,7 +80,7 @@ class Module:
         return f"{self.name}_{stem}{self.counter}"
 
     def table(self, data: np.ndarray, ctype: str, stem: str, comment: str = "",
-              pinned: bool = False) -> str:
+              pinned: bool = False, align: int = 0) -> str:
         """A new const array in the weights file (or, pinned, an SRAM copy); its C name."""
         cname = self.fresh(stem)
         flat = np.ascontiguousarray(data).reshape(-1)
@@ -100,22 +100,26 @@ class Module:
             self.pinned_bytes += nbytes
         else:
             self.flash_bytes += nbytes
+        aligned = f" __attribute__((aligned({align})))" if align else ""
         if pinned:
-            self.array_defs.append(f"{up}_PINNED {ctype} {cname}[{size}] = "
+            self.array_defs.append(f"{up}_PINNED {ctype} {cname}[{size}]{aligned} = "
                                    f"{{{note}\n  {body}\n}};\n")
             self.array_decls.append(f"extern {ctype} {cname}[{size}];")
         else:
-            self.array_defs.append(f"{up}_WEIGHTS const {ctype} {cname}[{size}] = "
+            self.array_defs.append(f"{up}_WEIGHTS const {ctype} {cname}[{size}]{aligned} = "
                                    f"{{{note}\n  {body}\n}};\n")
             self.array_decls.append(f"extern const {ctype} {cname}[{size}];")
         return cname
 
-    def const_array(self, value: Value, data: np.ndarray | None = None) -> str:
+    def const_array(self, value: Value, data: np.ndarray | None = None, align: int = 0) -> str:
+        """The C array of a constant (``data``: in a kernel's own layout; ``align``: the
+        array's alignment in bytes when the kernel loads it in words)."""
         if data is None and id(value) in self.arrays:
             return self.arrays[id(value)]
         arr = value.data if data is None else data
         cname = self.table(arr, C_TYPES[value.type.dtype], "w",
-                           f"%{value.name}: {value.type}", pinned=value.name in self.pinned)
+                           f"%{value.name}: {value.type}", pinned=value.name in self.pinned,
+                           align=align)
         if data is None:
             self.arrays[id(value)] = cname
         return cname
@@ -248,7 +252,7 @@ def _conv_s8_dsp(m: Module, node: Node, a: Attrs) -> str:
     oc, kh, kw, _ = w.type.shape
     params = m.param("edgeir_conv_s8_params", f"{window(x, node.result, (kh, kw), a)}, 1, "
                      f"{a.x_zp}, {a.out_zp}, {a.act_min}, {a.act_max}")
-    wname = m.const_array(w, dsp_weights(w.data))
+    wname = m.const_array(w, dsp_weights(w.data), align=4)
     mult = per_channel(m, a.multiplier, oc, "mult")
     shift = per_channel(m, a.shift, oc, "shift")
     return (f"{a.impl}(&{params}, {m.ptr(x)}, {wname}, {m.const_array(b)}, {mult}, {shift}, "
@@ -264,7 +268,8 @@ def _fc_s8_dsp(m: Module, node: Node, a: Attrs) -> str:
                      f"{a.act_max}")
     mult = per_channel(m, a.multiplier, o, "mult")
     shift = per_channel(m, a.shift, o, "shift")
-    return (f"edgeir_fc_s8_dsp(&{params}, {m.ptr(x)}, {m.const_array(w, dsp_weights(w.data))}, "
+    wname = m.const_array(w, dsp_weights(w.data), align=4)
+    return (f"edgeir_fc_s8_dsp(&{params}, {m.ptr(x)}, {wname}, "
             f"{m.const_array(b)}, {mult}, {shift}, {m.out(node)}, "
             f"(int8_t *)(arena + {a.scratch_offsets[0]}));")
 
@@ -309,7 +314,8 @@ def _conv_add_s8(m: Module, node: Node, a: Attrs) -> str:
                                a.a_shift, a.b_multiplier, a.b_shift, a.out_multiplier,
                                a.out_shift, a.act_min, a.act_max]))
     dsp = a.impl == "edgeir_conv_add_s8_dsp"
-    wname = m.const_array(w, dsp_weights(w.data) if dsp else np.transpose(w.data, (1, 2, 3, 0)))
+    wname = (m.const_array(w, dsp_weights(w.data), align=4) if dsp
+             else m.const_array(w, np.transpose(w.data, (1, 2, 3, 0))))
     mult = per_channel(m, ca.multiplier, oc, "mult")
     shift = per_channel(m, ca.shift, oc, "shift")
     residual = node.operands[1 - k]
