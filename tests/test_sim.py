@@ -129,6 +129,34 @@ def test_weights_in_qspi_cost_more_cycles_than_pinned(tmp_path):
         + 5 * (q["data_reads"]["FLASH"] - p["data_reads"]["FLASH"])
 
 
+@pytest.mark.parametrize("case,target", [
+    ("depthwise-conv-s8.ir", "cortex-m0plus"),  # ARMv6-M, soft float, the M0 model
+    ("depthwise-conv-s8.ir", "cortex-m7"),
+    ("depthwise-conv-s8.ir", "cortex-m33"),
+    ("conv-f32-relu.ir", "cortex-m4"),           # float: the FPU must be enabled
+    ("conv-f32-relu.ir", "cortex-m7"),
+])
+def test_small_models_on_other_cores(case, target, tmp_path):
+    path = Path(__file__).resolve().parent / "codegen" / case
+    graph = load_model(str(path))
+    outdir = tmp_path / "out"
+    compile_model(load_model(str(path)), outdir, "net", target, float_model="f32" in case)
+    rng = np.random.default_rng(11)
+    feeds = {name: (rng.integers(-128, 128, (3, *v.type.shape), dtype=np.int8)
+                    if v.type.dtype == "i8" else
+                    rng.uniform(-1, 1, (3, *v.type.shape)).astype(np.float32))
+             for name, v in zip(graph.input_names, graph.inputs)}
+    run = run_sim(outdir, feeds, batch=True)
+    assert run.report["cpu"] == target and run.report["instructions"] > 0
+    for i in range(3):
+        for name, want in interp.run(graph, {k: v[i] for k, v in feeds.items()}).items():
+            got = run.outputs[name][i]
+            if want.dtype == np.float32:
+                assert np.abs(got - want).max() <= 1e-5 * max(float(np.ptp(want)), 1e-6)
+            else:
+                assert got.tobytes() == want.tobytes()
+
+
 # -- the command line ---------------------------------------------------------------------
 
 

@@ -184,8 +184,8 @@ def run_elf(elf_path: Path, regions: list[dict], cpu: str, inputs: list[list[byt
                                                 address + size)
         return info
 
-    def on_block(_h, address, size, _ud):  # the hot path: keep it short
-        info = cache.get((address << 16) | size)
+    def on_block(_h, address, size, _ud, lookup=cache.get, st=st):  # the hot path
+        info = lookup((address << 16) | size)
         if info is None:
             info = decode(address, size)
         st[0] += info[0]
