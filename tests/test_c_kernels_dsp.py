@@ -15,6 +15,7 @@ from backends.c.build import run_host
 from backends.c.driver import compile_model
 from compiler import interp
 from compiler.ir import Graph, Node, PerAxis, PerTensor, TensorType, constant
+from compiler.ops.nn import window_out
 from compiler.quant import arith
 from compiler.text import parse, print_graph
 from tests.test_inplace_kernels import qconv
@@ -99,3 +100,68 @@ def test_shapes_cover_the_hard_cases():
     fcs = [fc_graph(s).nodes[0] for s in range(6)]
     assert any(n.operands[0].type.shape[1] % 4 for n in fcs)
     assert any(n.result.type.shape[1] % 2 for n in fcs)
+
+
+def depthwise_graph(seed: int) -> Graph:
+    """A depthwise conv the in-place DSP kernel takes: half the seeds 3-wide with stride 1
+    or 2 (its SMLAD path), the others any kernel, stride, dilation and padding."""
+    rng = np.random.default_rng(seed)
+    while True:
+        h, w, c = int(rng.integers(2, 12)), int(rng.integers(2, 12)), int(rng.integers(2, 9))
+        kh = int(rng.integers(1, 5))
+        kw = 3 if seed % 2 == 0 else int(rng.integers(1, 5))
+        s = int(rng.integers(1, 3))
+        d = 1 if seed % 2 == 0 else int(rng.integers(1, 3))
+        pads = [int(rng.integers(0, kh)), int(rng.integers(0, kw)),
+                int(rng.integers(0, kh)), int(rng.integers(0, kw))]
+        if h + pads[0] + pads[2] >= d * (kh - 1) + 1 and w + pads[1] + pads[3] >= d * (kw - 1) + 1:
+            break
+    g = Graph(f"dw{seed}")
+    x = g.add_input(TensorType("i8", (1, h, w, c), PerTensor(0.05, int(rng.integers(-30, 30)))),
+                    "x")
+    ws = rng.uniform(0.002, 0.02, c)
+    wc = g.adopt_constant(constant(rng.integers(-127, 128, (c, kh, kw, 1), dtype=np.int8), "w",
+                                   PerAxis(0, tuple(ws), (0,) * c)))
+    b = g.adopt_constant(constant(rng.integers(-3000, 3000, c).astype(np.int32), "b",
+                                  PerAxis(0, tuple(0.05 * ws), (0,) * c)))
+    oq = PerTensor(0.1, int(rng.integers(-9, 9)))
+    pairs = [arith.quantize_multiplier(0.05 * sc / oq.scale) for sc in ws]
+    oh = window_out(h, kh, s, d, pads[0], pads[2])
+    ow = window_out(w, kw, s, d, pads[1], pads[3])
+    node = Node("qconv2d", [x, wc, b], [TensorType("i8", (1, oh, ow, c), oq)],
+                {"strides": (s, s), "dilations": (d, d), "pads": tuple(pads), "group": c,
+                 "x_zp": x.type.quant.zero_point, "out_zp": oq.zero_point,
+                 "multiplier": tuple(p[0] for p in pairs), "shift": tuple(p[1] for p in pairs)},
+                loc="dw")
+    g.add_output(g.append(node).result, "y")
+    return g
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_dsp_depthwise_inplace_bit_exact(seed, tmp_path):
+    graph = depthwise_graph(seed)
+    reference = parse(print_graph(graph))
+    report = compile_model(graph, tmp_path / "out", "net", "host", inplace=True, dsp=True)
+    kernels = {layer["kernel"] for layer in report["layers"]}
+    if "edgeir_depthwise_conv_s8_inplace_dsp" not in kernels:  # the ring is not safe in place:
+        assert kernels == {"edgeir_depthwise_conv_s8"}, kernels  # the portable kernel runs
+    rng = np.random.default_rng(seed + 2000)
+    feeds = {"x": rng.integers(-128, 128, (3, *graph.inputs[0].type.shape), dtype=np.int8)}
+    got = run_host(tmp_path / "out", feeds, sanitize=True, batch=True)["y"]
+    for i in range(3):
+        want = interp.run(reference, {"x": feeds["x"][i]})["y"]
+        assert got[i].tobytes() == want.tobytes(), f"seed {seed}, input {i}"
+
+
+def test_depthwise_seeds_reach_the_dsp_kernel_and_its_fast_path():
+    from compiler.pipeline import parse_pipeline, run_pipeline
+
+    fast = 0
+    for seed in range(10):
+        g = depthwise_graph(seed)
+        run_pipeline(g, parse_pipeline("lower-c{dsp=true},plan-memory"))
+        node = g.nodes[0]
+        if node.attrs["impl"] == "edgeir_depthwise_conv_s8_inplace_dsp":
+            a = node.attrs
+            fast += node.operands[1].type.shape[2] == 3 and a.get("dilations", (1, 1))[1] == 1
+    assert fast >= 3

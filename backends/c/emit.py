@@ -211,7 +211,8 @@ def per_channel(m: Module, values: Sequence[int], channels: int, stem: str) -> s
 
 
 @emitter("edgeir_conv_s8", "edgeir_depthwise_conv_s8", "edgeir_conv_s8_hwio",
-         "edgeir_depthwise_conv_s8_inplace", "edgeir_pointwise_conv_s8",
+         "edgeir_depthwise_conv_s8_inplace", "edgeir_depthwise_conv_s8_inplace_dsp",
+         "edgeir_pointwise_conv_s8",
          "edgeir_pointwise_conv_s8_reverse")
 def _conv_s8(m: Module, node: Node, a: Attrs) -> str:
     x, w, b = node.operands
@@ -219,7 +220,8 @@ def _conv_s8(m: Module, node: Node, a: Attrs) -> str:
     oc, kh, kw, _ = w.type.shape
     params = m.param("edgeir_conv_s8_params", f"{window(x, y, (kh, kw), a)}, {a.group}, "
                      f"{a.x_zp}, {a.out_zp}, {a.act_min}, {a.act_max}")
-    if a.impl in ("edgeir_depthwise_conv_s8", "edgeir_depthwise_conv_s8_inplace"):
+    if a.impl in ("edgeir_depthwise_conv_s8", "edgeir_depthwise_conv_s8_inplace",
+                  "edgeir_depthwise_conv_s8_inplace_dsp"):
         wname = m.const_array(w, np.transpose(w.data[..., 0], (1, 2, 0)))  # [k_h][k_w][out_c]
     elif a.impl in ("edgeir_conv_s8_hwio", "edgeir_pointwise_conv_s8",
                     "edgeir_pointwise_conv_s8_reverse"):

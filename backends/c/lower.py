@@ -204,7 +204,8 @@ class LowerC(Pass):
 DSP_KERNELS = {"edgeir_conv_s8_hwio": "edgeir_conv_s8_dsp",
                "edgeir_pointwise_conv_s8": "edgeir_pointwise_conv_s8_dsp",
                "edgeir_pointwise_conv_s8_reverse": "edgeir_pointwise_conv_s8_dsp_reverse",
-               "edgeir_fc_s8": "edgeir_fc_s8_dsp"}
+               "edgeir_fc_s8": "edgeir_fc_s8_dsp",
+               "edgeir_depthwise_conv_s8_inplace": "edgeir_depthwise_conv_s8_inplace_dsp"}
 
 
 def dsp_scratch(node: Node) -> int:
@@ -212,6 +213,11 @@ def dsp_scratch(node: Node) -> int:
     for convolutions, plus a staging row when in_c is not a multiple of 4; one row for fully
     connected)."""
     w = node.operands[1].type.shape
+    if _is_depthwise(node):  # int16 ring rows with their padding, and a row of in_zp
+        a = node.attrs
+        ring = (w[1] - 1) * a.get("dilations", (1, 1))[0] + 1
+        pads = a.get("pads", (0, 0, 0, 0))
+        return 2 * (ring + 1) * (node.operands[0].type.shape[2] + pads[1] + pads[3] + 4)
     k = int(np.prod(w[1:]))
     groups = (k + 3) // 4
     if node.op == "qfully_connected":
@@ -276,7 +282,7 @@ def overlap_rule(node: Node) -> tuple[int, ...]:
     out = node.results[0].type
     if impl in WINDOW_KERNELS:
         return (0, window_overlap(node), 0)
-    if impl == "edgeir_depthwise_conv_s8_inplace":
+    if impl in ("edgeir_depthwise_conv_s8_inplace", "edgeir_depthwise_conv_s8_inplace_dsp"):
         return (0, 0, 1)
     if impl in ("edgeir_pointwise_conv_s8", "edgeir_pointwise_conv_s8_dsp"):
         # in_c >= out_c: output pixel p ends before input pixel p + 1 starts

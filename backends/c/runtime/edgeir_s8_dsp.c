@@ -27,6 +27,9 @@
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #include <arm_acle.h>
 #define dsp_smlad(a, b, acc) __smlad((a), (b), (acc))
+#define dsp_smladx(a, b, acc) __smladx((a), (b), (acc))
+#define dsp_smlabb(a, b, acc) __smlabb((int32_t)(a), (int32_t)(b), (acc))
+#define dsp_smlatb(a, b, acc) __smlatb((int32_t)(a), (int32_t)(b), (acc))
 #define dsp_even(x) __sxtb16(x)
 static inline uint32_t dsp_odd(uint32_t x) {
   uint32_t r; /* gcc 12 does not fold the rotation of __sxtb16(__ror(x, 8)) */
@@ -42,10 +45,21 @@ static inline uint32_t dsp_odd(uint32_t x) { return dsp_even(x >> 8); }
 static inline int32_t dsp_h(uint32_t v) { /* a halfword as a signed value */
   return (int32_t)(v & 0xffffu) - (int32_t)((v & 0x8000u) << 1);
 }
-static inline int32_t dsp_smlad(uint32_t a, uint32_t b, int32_t acc) {
-  const int32_t s = dsp_h(a) * dsp_h(b) + dsp_h(a >> 16) * dsp_h(b >> 16);
-  const uint32_t u = (uint32_t)acc + (uint32_t)s; /* SMLAD wraps */
+static inline int32_t dsp_wrap(int32_t acc, int32_t s) { /* acc + s, wrapping as SMLAD */
+  const uint32_t u = (uint32_t)acc + (uint32_t)s;
   return (u & 0x80000000u) ? -(int32_t)(~u) - 1 : (int32_t)u;
+}
+static inline int32_t dsp_smlad(uint32_t a, uint32_t b, int32_t acc) {
+  return dsp_wrap(acc, dsp_h(a) * dsp_h(b) + dsp_h(a >> 16) * dsp_h(b >> 16));
+}
+static inline int32_t dsp_smladx(uint32_t a, uint32_t b, int32_t acc) {
+  return dsp_wrap(acc, dsp_h(a) * dsp_h(b >> 16) + dsp_h(a >> 16) * dsp_h(b));
+}
+static inline int32_t dsp_smlabb(uint32_t a, uint32_t b, int32_t acc) {
+  return dsp_wrap(acc, dsp_h(a) * dsp_h(b));
+}
+static inline int32_t dsp_smlatb(uint32_t a, uint32_t b, int32_t acc) {
+  return dsp_wrap(acc, dsp_h(a >> 16) * dsp_h(b));
 }
 #endif
 
@@ -60,9 +74,22 @@ static inline int32_t wadd(int32_t a, int32_t b) { /* a + b, wrapped like the po
   return (u & 0x80000000u) ? -(int32_t)(~u) - 1 : (int32_t)u;
 }
 
+/* edgeir_mbqm for multipliers >= 0 (all that quantize_multiplier gives), in fewer
+ * instructions: gemmlowp's doubling high multiply with its sign-dependent nudge and
+ * truncating division, (ab + nudge) / 2^31, equals floor((ab + 2^30) / 2^31) for both signs
+ * of ab (one SMLAL-style multiply-add and a 64-bit shift); the rounding right shift is
+ * edgeir_rdbpot's. The saturating case a == b == INT32_MIN needs a negative multiplier. */
+static inline int32_t mbqm(int32_t x, int32_t mult, int32_t shift) {
+  const int32_t a = shift > 0 ? (int32_t)((uint32_t)x << shift) : x;
+  const int32_t right = shift > 0 ? 0 : -shift;
+  const int32_t t = (int32_t)(((int64_t)a * mult + (1LL << 30)) >> 31);
+  const int32_t mask = (int32_t)((1u << right) - 1u);
+  return (t >> right) + ((t & mask) > ((mask >> 1) + (int32_t)((uint32_t)t >> 31)));
+}
+
 static inline int8_t requant(int32_t acc, int32_t mult, int32_t shift, int32_t out_zp,
                              int32_t lo, int32_t hi) {
-  return (int8_t)(edgeir_clamp_i32(edgeir_mbqm(acc, mult, shift), lo, hi) + out_zp);
+  return (int8_t)(edgeir_clamp_i32(mbqm(acc, mult, shift), lo, hi) + out_zp);
 }
 
 /* ---- input expansion ---------------------------------------------------------------------- */
@@ -112,10 +139,12 @@ static void expand_window(const edgeir_conv_s8_params *p, const int8_t *in, int3
           uint32_t *d = dst + (n >> 2) * stride;
           for (g = 0; g < c; g += 4, d += stride) d[0] = d[odd] = zp;
         }
-      } else if (inside) {
-        memcpy(stage + n, src, (size_t)c);
-      } else {
-        memset(stage + n, p->in_zp, (size_t)c);
+      } else { /* a few bytes a tap (in_c is small here): no library call */
+        int32_t i;
+        if (inside)
+          for (i = 0; i < c; ++i) stage[n + i] = src[i];
+        else
+          for (i = 0; i < c; ++i) stage[n + i] = (int8_t)p->in_zp;
       }
       n += c;
     }
@@ -214,18 +243,48 @@ static inline __attribute__((always_inline)) void emit1(const dsp_sink *s, size_
   s->out[at] = (int8_t)v;
 }
 
-/* All output channels of pixels px0 and px0 + 1 (pair) or of px0 alone, from expanded x. */
+/* All output channels of pixels px0 and px0 + 1 from expanded x. The accumulators start at
+ * the bias (int32 addition wraps alike in any order, so this equals adding it last). */
 static void channels_2(const dsp_sink *s, const uint32_t *x, const int8_t *w, int32_t g,
                        size_t px0) {
-  const int32_t out_c = s->p->win.out_c;
+  const edgeir_conv_s8_params *p = s->p;
+  const int32_t out_c = p->win.out_c, zp = p->out_zp;
+  const int32_t lo = p->act_min - zp, hi = p->act_max - zp;
+  const int32_t *bias = s->bias, *mult = s->mult, *shift = s->shift;
+  int8_t *o0 = s->out + px0 * (size_t)out_c, *o1 = o0 + out_c;
   int32_t oc;
-  for (oc = 0; oc < out_c; oc += 2, w += 8 * g) {
-    int32_t acc[4] = {0, 0, 0, 0};
+  if (s->add) { /* fused conv + add: the general output stage */
+    for (oc = 0; oc < out_c; oc += 2, w += 8 * g) {
+      int32_t acc[4] = {0, 0, 0, 0};
+      mac_2x2(x, w, g, acc);
+      emit1(s, px0, oc, acc[0]);
+      emit1(s, px0, oc + 1, acc[1]);
+      emit1(s, px0 + 1, oc, acc[2]);
+      emit1(s, px0 + 1, oc + 1, acc[3]);
+    }
+    return;
+  }
+  for (oc = 0; oc + 1 < out_c; oc += 2, w += 8 * g) {
+    const int32_t b0 = bias ? bias[oc] : 0, b1 = bias ? bias[oc + 1] : 0;
+    const int32_t m0 = mult[oc], m1 = mult[oc + 1], s0 = shift[oc], s1 = shift[oc + 1];
+    int32_t acc[4];
+    acc[0] = b0;
+    acc[1] = b1;
+    acc[2] = b0;
+    acc[3] = b1;
     mac_2x2(x, w, g, acc);
-    emit1(s, px0, oc, acc[0]);
-    emit1(s, px0, oc + 1, acc[1]);
-    emit1(s, px0 + 1, oc, acc[2]);
-    emit1(s, px0 + 1, oc + 1, acc[3]);
+    o0[oc] = requant(acc[0], m0, s0, zp, lo, hi);
+    o0[oc + 1] = requant(acc[1], m1, s1, zp, lo, hi);
+    o1[oc] = requant(acc[2], m0, s0, zp, lo, hi);
+    o1[oc + 1] = requant(acc[3], m1, s1, zp, lo, hi);
+  }
+  if (oc < out_c) { /* an odd last channel: its pair's second filter is zeros */
+    const int32_t b0 = bias ? bias[oc] : 0;
+    int32_t acc[4];
+    acc[0] = acc[1] = acc[2] = acc[3] = b0;
+    mac_2x2(x, w, g, acc);
+    o0[oc] = requant(acc[0], mult[oc], shift[oc], zp, lo, hi);
+    o1[oc] = requant(acc[2], mult[oc], shift[oc], zp, lo, hi);
   }
 }
 
@@ -338,6 +397,115 @@ void edgeir_fc_s8_dsp(const edgeir_fc_s8_params *p, const int8_t *in, const int8
       if (o + 1 < n) {
         if (bias) acc[1] = wadd(acc[1], bias[o + 1]);
         y[o + 1] = requant(acc[1], mult[o + 1], shift[o + 1], zp, lo, hi);
+      }
+    }
+  }
+}
+
+/* ---- depthwise, in place ------------------------------------------------------------------- */
+
+/* Two int16 values at p (any 2-byte alignment) as one word: low half p[0], high half p[1]. */
+static inline uint32_t ld16x2(const int16_t *p) {
+  uint32_t v;
+  __builtin_memcpy(&v, p, 4);
+  return v;
+}
+
+static inline uint32_t pack16(int32_t lo, int32_t hi) {
+  return ((uint32_t)lo & 0xffffu) | ((uint32_t)hi << 16);
+}
+
+/* Depthwise (multiplier 1) with the in-place contract of edgeir_depthwise_conv_s8_inplace:
+ * channel by channel, the input rows of that channel are saved before any output write can
+ * reach them, here as int16 rows with the horizontal padding (in_zp) included, in a ring of
+ * ((k_h - 1) * dil_h + 1) rows plus one row of in_zp for the vertical padding (`scratch`:
+ * (ring + 1) * (in_w + pad_left + pad_right + 4) int16). No bounds checks in the taps.
+ * 3-wide kernels with stride 1 or 2 and dilation 1 take two output columns at a time with
+ * SMLAD/SMLADX/SMLABB/SMLATB: per kernel row 2 or 3 loads and 4 MACs for 6 products. */
+void edgeir_depthwise_conv_s8_inplace_dsp(const edgeir_conv_s8_params *p, const int8_t *in,
+                                          const int8_t *w, const int32_t *bias,
+                                          const int32_t *mult, const int32_t *shift,
+                                          int8_t *out, int8_t *scratch) {
+  const edgeir_window *wn = &p->win;
+  const int32_t in_h = wn->in_h, in_w = wn->in_w, c_n = wn->in_c;
+  const int32_t out_h = wn->out_h, out_w = wn->out_w, k_h = wn->k_h, k_w = wn->k_w;
+  const int32_t s_w = wn->stride_w, d_w = wn->dil_w, pad_l = wn->pad_left;
+  const int32_t zp = p->out_zp, in_zp = p->in_zp;
+  const int32_t lo = p->act_min - zp, hi = p->act_max - zp;
+  const int32_t ring = (k_h - 1) * wn->dil_h + 1;
+  const int32_t row_n = in_w + pad_l + wn->pad_right + 4; /* +4: the pair loads' overreach */
+  const int fast = k_w == 3 && d_w == 1 && (s_w == 1 || s_w == 2) && k_h <= 16;
+  int16_t *rows = (int16_t *)(void *)scratch;
+  int16_t *zrow = rows + (size_t)ring * (size_t)row_n;
+  int32_t b, c, y, x, i, ky, kx;
+  for (i = 0; i < row_n; ++i) zrow[i] = (int16_t)in_zp;
+  for (b = 0; b < wn->batch; ++b) {
+    const int8_t *in_b = in + (size_t)b * (size_t)(in_h * in_w * c_n);
+    int8_t *out_b = out + (size_t)b * (size_t)(out_h * out_w * c_n);
+    for (c = 0; c < c_n; ++c) {
+      const int8_t *wc = w + c;
+      const int32_t b0 = bias ? bias[c] : 0, m = mult[c], sh = shift[c];
+      uint32_t w01[16], w2[16]; /* the fast path's weights: (w0, w1) and w2 per kernel row */
+      int32_t copied = 0;
+      if (fast) {
+        for (ky = 0; ky < k_h; ++ky) {
+          const int8_t *wt = wc + (size_t)(ky * 3) * (size_t)c_n;
+          w01[ky] = pack16(wt[0], wt[c_n]);
+          w2[ky] = (uint32_t)(int32_t)wt[2 * c_n];
+        }
+      }
+      for (y = 0; y < out_h; ++y) {
+        const int32_t iy0 = y * wn->stride_h - wn->pad_top;
+        const int16_t *r[16];
+        int32_t need = iy0 + (k_h - 1) * wn->dil_h + 1;
+        int8_t *o = out_b + (size_t)y * (size_t)(out_w * c_n) + c;
+        if (need > in_h) need = in_h;
+        for (; copied < need; ++copied) { /* save rows before any write reaches them */
+          int16_t *dst = rows + (size_t)(copied % ring) * (size_t)row_n;
+          const int8_t *src = in_b + (size_t)copied * (size_t)(in_w * c_n) + c;
+          for (i = 0; i < pad_l; ++i) dst[i] = (int16_t)in_zp;
+          for (i = 0; i < in_w; ++i) dst[pad_l + i] = src[(size_t)i * (size_t)c_n];
+          for (i = pad_l + in_w; i < row_n; ++i) dst[i] = (int16_t)in_zp;
+        }
+        for (ky = 0; ky < k_h && ky < 16; ++ky) {
+          const int32_t iy = iy0 + ky * wn->dil_h;
+          r[ky] = (iy >= 0 && iy < in_h) ? rows + (size_t)(iy % ring) * (size_t)row_n : zrow;
+        }
+        x = 0;
+        if (fast) {
+          for (; x + 2 <= out_w; x += 2, o += 2 * c_n) {
+            int32_t a0 = b0, a1 = b0;
+            const int32_t col = x * s_w;
+            for (ky = 0; ky < k_h; ++ky) {
+              const int16_t *rr = r[ky] + col;
+              const uint32_t pab = ld16x2(rr), pcd = ld16x2(rr + 2);
+              a0 = dsp_smlad(pab, w01[ky], a0);
+              a0 = dsp_smlabb(pcd, w2[ky], a0);
+              if (s_w == 1) { /* (b, c) . (w0, w1) + d w2 */
+                a1 = dsp_smladx(((pcd & 0xffffu) | (pab & 0xffff0000u)), w01[ky], a1);
+                a1 = dsp_smlatb(pcd, w2[ky], a1);
+              } else { /* (c, d) . (w0, w1) + e w2 */
+                a1 = dsp_smlad(pcd, w01[ky], a1);
+                a1 = dsp_smlabb(ld16x2(rr + 4), w2[ky], a1);
+              }
+            }
+            o[0] = requant(a0, m, sh, zp, lo, hi);
+            o[c_n] = requant(a1, m, sh, zp, lo, hi);
+          }
+        }
+        for (; x < out_w; ++x, o += c_n) {
+          int32_t a0 = b0;
+          for (ky = 0; ky < k_h; ++ky) {
+            const int32_t iy = iy0 + ky * wn->dil_h;
+            const int16_t *rr = (ky < 16) ? r[ky]
+                                          : ((iy >= 0 && iy < in_h)
+                                                 ? rows + (size_t)(iy % ring) * (size_t)row_n
+                                                 : zrow);
+            for (kx = 0; kx < k_w; ++kx)
+              a0 += rr[x * s_w + kx * d_w] * (int32_t)wc[(size_t)(ky * k_w + kx) * (size_t)c_n];
+          }
+          o[0] = requant(a0, m, sh, zp, lo, hi);
+        }
       }
     }
   }
