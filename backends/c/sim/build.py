@@ -144,6 +144,10 @@ def build_elf(outdir: Path, report: dict, cpu: str) -> Path:
             if err is not None:
                 raise err
             first = (proc.stderr.strip().splitlines() or ["(no output)"])[0]
+            if "nano.specs" in proc.stderr or "cannot find -lc" in proc.stderr:
+                raise EdgeirError(f"the {cpu} build for the simulator failed: {first}",
+                                  str(outdir), "install newlib for the cross compiler: apt "
+                                  "install libnewlib-arm-none-eabi", "unsupported")
             raise EdgeirError(f"the {cpu} build for the simulator failed: {first}",
                               str(outdir), "please report this with the output directory",
                               "pass")
