@@ -217,7 +217,7 @@ def dsp_scratch(node: Node) -> int:
         a = node.attrs
         ring = (w[1] - 1) * a.get("dilations", (1, 1))[0] + 1
         pads = a.get("pads", (0, 0, 0, 0))
-        return 2 * (ring + 1) * (node.operands[0].type.shape[2] + pads[1] + pads[3] + 4)
+        return 2 * (ring + 1) * (node.operands[0].type.shape[2] + pads[1] + pads[3] + 6)
     k = int(np.prod(w[1:]))
     groups = (k + 3) // 4
     if node.op == "qfully_connected":

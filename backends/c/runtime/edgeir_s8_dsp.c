@@ -36,6 +36,11 @@ static inline uint32_t dsp_odd(uint32_t x) {
   __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
   return r;
 }
+static inline uint32_t dsp_pkhbt(uint32_t lo, uint32_t hi) { /* lo's bottom, hi's top half */
+  uint32_t r; /* gcc 12's arm_acle.h has no __pkhbt */
+  __asm__("pkhbt %0, %1, %2" : "=r"(r) : "r"(lo), "r"(hi));
+  return r;
+}
 #else
 static inline uint32_t dsp_sx16(uint32_t byte) { return ((byte ^ 0x80u) - 0x80u) & 0xffffu; }
 static inline uint32_t dsp_even(uint32_t x) {
@@ -48,6 +53,9 @@ static inline int32_t dsp_h(uint32_t v) { /* a halfword as a signed value */
 static inline int32_t dsp_wrap(int32_t acc, int32_t s) { /* acc + s, wrapping as SMLAD */
   const uint32_t u = (uint32_t)acc + (uint32_t)s;
   return (u & 0x80000000u) ? -(int32_t)(~u) - 1 : (int32_t)u;
+}
+static inline uint32_t dsp_pkhbt(uint32_t lo, uint32_t hi) {
+  return (lo & 0xffffu) | (hi & 0xffff0000u);
 }
 static inline int32_t dsp_smlad(uint32_t a, uint32_t b, int32_t acc) {
   return dsp_wrap(acc, dsp_h(a) * dsp_h(b) + dsp_h(a >> 16) * dsp_h(b >> 16));
@@ -415,11 +423,48 @@ static inline uint32_t pack16(int32_t lo, int32_t hi) {
   return ((uint32_t)lo & 0xffffu) | ((uint32_t)hi << 16);
 }
 
+/* One output row of one channel of a 3x3 depthwise conv (stride 1 or 2), two columns a
+ * pass (an odd last column computes a discarded twin: the rows have room for its reads). */
+static void dw3_row(const int16_t *r0, const int16_t *r1, const int16_t *r2, const uint32_t *w01,
+                    const uint32_t *w2, int32_t s_w, int32_t out_w, int32_t c_n, int32_t b0,
+                    int32_t m, int32_t sh, int32_t zp, int32_t lo, int32_t hi, int8_t *o) {
+  const uint32_t wa0 = w01[0], wa1 = w01[1], wa2 = w01[2];
+  const uint32_t wb0 = w2[0], wb1 = w2[1], wb2 = w2[2];
+  int32_t x;
+  for (x = 0; x < out_w; x += 2, r0 += 2 * s_w, r1 += 2 * s_w, r2 += 2 * s_w) {
+    int32_t a0 = b0, a1 = b0;
+    uint32_t p, q;
+    if (s_w == 1) {
+      p = ld16x2(r0), q = ld16x2(r0 + 2);
+      a0 = dsp_smlabb(q, wb0, dsp_smlad(p, wa0, a0));
+      a1 = dsp_smlatb(q, wb0, dsp_smladx(dsp_pkhbt(q, p), wa0, a1));
+      p = ld16x2(r1), q = ld16x2(r1 + 2);
+      a0 = dsp_smlabb(q, wb1, dsp_smlad(p, wa1, a0));
+      a1 = dsp_smlatb(q, wb1, dsp_smladx(dsp_pkhbt(q, p), wa1, a1));
+      p = ld16x2(r2), q = ld16x2(r2 + 2);
+      a0 = dsp_smlabb(q, wb2, dsp_smlad(p, wa2, a0));
+      a1 = dsp_smlatb(q, wb2, dsp_smladx(dsp_pkhbt(q, p), wa2, a1));
+    } else {
+      p = ld16x2(r0), q = ld16x2(r0 + 2);
+      a0 = dsp_smlabb(q, wb0, dsp_smlad(p, wa0, a0));
+      a1 = dsp_smlabb(ld16x2(r0 + 4), wb0, dsp_smlad(q, wa0, a1));
+      p = ld16x2(r1), q = ld16x2(r1 + 2);
+      a0 = dsp_smlabb(q, wb1, dsp_smlad(p, wa1, a0));
+      a1 = dsp_smlabb(ld16x2(r1 + 4), wb1, dsp_smlad(q, wa1, a1));
+      p = ld16x2(r2), q = ld16x2(r2 + 2);
+      a0 = dsp_smlabb(q, wb2, dsp_smlad(p, wa2, a0));
+      a1 = dsp_smlabb(ld16x2(r2 + 4), wb2, dsp_smlad(q, wa2, a1));
+    }
+    o[(size_t)x * (size_t)c_n] = requant(a0, m, sh, zp, lo, hi);
+    if (x + 1 < out_w) o[(size_t)(x + 1) * (size_t)c_n] = requant(a1, m, sh, zp, lo, hi);
+  }
+}
+
 /* Depthwise (multiplier 1) with the in-place contract of edgeir_depthwise_conv_s8_inplace:
  * channel by channel, the input rows of that channel are saved before any output write can
  * reach them, here as int16 rows with the horizontal padding (in_zp) included, in a ring of
  * ((k_h - 1) * dil_h + 1) rows plus one row of in_zp for the vertical padding (`scratch`:
- * (ring + 1) * (in_w + pad_left + pad_right + 4) int16). No bounds checks in the taps.
+ * (ring + 1) * (in_w + pad_left + pad_right + 6) int16). No bounds checks in the taps.
  * 3-wide kernels with stride 1 or 2 and dilation 1 take two output columns at a time with
  * SMLAD/SMLADX/SMLABB/SMLATB: per kernel row 2 or 3 loads and 4 MACs for 6 products. */
 void edgeir_depthwise_conv_s8_inplace_dsp(const edgeir_conv_s8_params *p, const int8_t *in,
@@ -433,7 +478,7 @@ void edgeir_depthwise_conv_s8_inplace_dsp(const edgeir_conv_s8_params *p, const 
   const int32_t zp = p->out_zp, in_zp = p->in_zp;
   const int32_t lo = p->act_min - zp, hi = p->act_max - zp;
   const int32_t ring = (k_h - 1) * wn->dil_h + 1;
-  const int32_t row_n = in_w + pad_l + wn->pad_right + 4; /* +4: the pair loads' overreach */
+  const int32_t row_n = in_w + pad_l + wn->pad_right + 6; /* +6: the pair loads' overreach */
   const int fast = k_w == 3 && d_w == 1 && (s_w == 1 || s_w == 2) && k_h <= 16;
   int16_t *rows = (int16_t *)(void *)scratch;
   int16_t *zrow = rows + (size_t)ring * (size_t)row_n;
@@ -472,7 +517,10 @@ void edgeir_depthwise_conv_s8_inplace_dsp(const edgeir_conv_s8_params *p, const 
           r[ky] = (iy >= 0 && iy < in_h) ? rows + (size_t)(iy % ring) * (size_t)row_n : zrow;
         }
         x = 0;
-        if (fast) {
+        if (fast && k_h == 3) {
+          dw3_row(r[0], r[1], r[2], w01, w2, s_w, out_w, c_n, b0, m, sh, zp, lo, hi, o);
+          x = out_w;
+        } else if (fast) {
           for (; x + 2 <= out_w; x += 2, o += 2 * c_n) {
             int32_t a0 = b0, a1 = b0;
             const int32_t col = x * s_w;
@@ -482,7 +530,7 @@ void edgeir_depthwise_conv_s8_inplace_dsp(const edgeir_conv_s8_params *p, const 
               a0 = dsp_smlad(pab, w01[ky], a0);
               a0 = dsp_smlabb(pcd, w2[ky], a0);
               if (s_w == 1) { /* (b, c) . (w0, w1) + d w2 */
-                a1 = dsp_smladx(((pcd & 0xffffu) | (pab & 0xffff0000u)), w01[ky], a1);
+                a1 = dsp_smladx(dsp_pkhbt(pcd, pab), w01[ky], a1);
                 a1 = dsp_smlatb(pcd, w2[ky], a1);
               } else { /* (c, d) . (w0, w1) + e w2 */
                 a1 = dsp_smlad(pcd, w01[ky], a1);

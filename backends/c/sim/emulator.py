@@ -14,6 +14,8 @@ The callbacks are registered straight through unicorn's C API when the binding e
 
 from __future__ import annotations
 
+import atexit
+import os
 import struct
 import time
 from bisect import bisect_right
@@ -62,6 +64,14 @@ class RunResult:
     stack_bytes: int
     seconds: float
     instructions: int                # everything executed, start-up included
+
+
+def _dump_profile(path: str, per_block: dict[int, int], elf: _Elf) -> None:
+    """EDGEIR_SIM_PROFILE=FILE (for kernel work): the hottest blocks, with their function
+    and the instructions they executed, written when the process exits."""
+    lines = [f"0x{address:08x} {n:>12,} {elf.where(address)}"
+             for address, n in sorted(per_block.items(), key=lambda kv: -kv[1])[:60]]
+    Path(path).write_text("\n".join(lines) + "\n")
 
 
 def _cpu_model(cpu: str) -> int:
@@ -193,6 +203,16 @@ def run_elf(elf_path: Path, regions: list[dict], cpu: str, inputs: list[list[byt
         st[2] = info[3]
 
     _add_hook(uc, unicorn.UC_HOOK_BLOCK, on_block)
+    profile = os.environ.get("EDGEIR_SIM_PROFILE")  # kernel work: instructions per block
+    if profile:
+        per_block: dict[int, int] = {}
+
+        def on_block_profile(_h, address, size, _ud):
+            info = cache.get((address << 16) | size)
+            per_block[address] = per_block.get(address, 0) + (info[0] if info else 0)
+
+        _add_hook(uc, unicorn.UC_HOOK_BLOCK, on_block_profile)
+        atexit.register(_dump_profile, profile, per_block, elf)
 
     waited = [r for r in regions if r["wait_states"] > 0]
     counters: list[list[int]] = []
