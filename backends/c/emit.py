@@ -74,6 +74,7 @@ class Module:
     pinned: frozenset[str] = frozenset()   # names of the constants pinned into SRAM
     flash_bytes: int = 0                    # bytes of the const arrays (weights, tables)
     pinned_bytes: int = 0                   # bytes of the arrays pinned into SRAM
+    layer_pinned: bool = False              # the node being emitted reads pinned weights
 
     def fresh(self, stem: str) -> str:
         self.counter += 1
@@ -203,8 +204,10 @@ def act_f(a: Attrs) -> tuple[str, str]:
 
 
 def per_channel(m: Module, values: Sequence[int], channels: int, stem: str) -> str:
+    """A per-channel requantization table; pinned into SRAM with its layer's weights (it is
+    read once per output element, as often as the weights are)."""
     data = np.asarray(values if len(values) == channels else list(values) * channels, np.int32)
-    return m.table(data, "int32_t", stem)
+    return m.table(data, "int32_t", stem, pinned=m.layer_pinned)
 
 
 # -- int8 -------------------------------------------------------------------------------------
@@ -716,6 +719,10 @@ def emit_layers(m: Module) -> None:
                               f"'{node.op}'", node.label,
                               "run lower-c first, or this op has no C kernel", "unsupported")
         attrs = ops.get(node.op).attrs_of(node)
+        reads = [*node.operands, *(v for u in node.operands if u.producer is not None
+                                   and u.producer.attrs.get("impl") == "fused"
+                                   for v in u.producer.operands)]
+        m.layer_pinned = any(v.is_constant and v.name in m.pinned for v in reads)
         shapes = ", ".join("x".join(map(str, v.type.shape)) for v in node.results)
         m.calls.append(f"  /* {node.loc or node.result.name}: {node.op} -> {shapes} */")
         m.calls.append("  " + fn(m, node, attrs))
