@@ -267,3 +267,18 @@ def test_emulator_fault_names_pc_and_symbol(ad_outdir, tmp_path, capsys, monkeyp
     monkeypatch.setattr(emulator._Elf, "__init__", corrupted)
     expect_error(capsys, tmp_path, [outdir, "--engine", "sim", "--input", inp], 6,
                  "the emulated program stopped", "edgeir_sim_done+0x0")
+
+
+def test_engine_c_runs_a_pinned_bare_metal_output(tmp_path):
+    """A library compiled with pinned weights for a microcontroller also builds and runs on
+    the host (the start-up copy of the pinned weights is a no-op there), with the outputs
+    the emulated Cortex-M4 gives."""
+    from backends.c.build import run_host
+
+    graph = load_model(str(MODELS / "kws_int8.tflite"))
+    feeds = {k: v[0] for k, v in random_inputs(graph, 1, seed=4).items()}
+    out = compile_for("kws", tmp_path / "pinned", "cortex-m4-qspi", "all")
+    host = run_host(out, feeds)
+    sim = run_sim(out, feeds)
+    for name, value in interp.run(graph, feeds).items():
+        assert host[name].tobytes() == value.tobytes() == sim.outputs[name].tobytes()

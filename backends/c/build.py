@@ -75,6 +75,9 @@ def build_host(outdir: Path, sanitize: bool = False, cc: str = "gcc") -> Path:
                           "run `edgeir compile MODEL -o OUTDIR` first", "input")
     report = json.loads(report_path.read_text())
     flags = SANITIZE_FLAGS if sanitize else HOST_FLAGS
+    # A host process starts with initialized data in place: pinned weights need no copy
+    # (and the linker symbols of the bare-metal copy do not exist here).
+    flags = [*flags, f"-D{report['name'].upper()}_PINNED_COPIED_BY_STARTUP"]
     harness = _harness(report)
     digest = hashlib.sha256()
     for f in sorted(outdir.iterdir()):
