@@ -229,7 +229,22 @@ typedef struct {
   int8_t *out;
 } dsp_sink;
 
-static inline __attribute__((always_inline)) void emit1(const dsp_sink *s, size_t px, int32_t oc, int32_t acc) {
+/* The int8 add of the fused conv + add, on the convolution's requantized value v and the
+ * residual r (TFLM ADD, with the exact fast multiply of mbqm: its multipliers are >= 0). */
+static inline int8_t add_out(const edgeir_add_s8_params *a, int32_t conv_is_b, int32_t v,
+                             int32_t r) {
+  const int32_t x = conv_is_b ? r : v, y = conv_is_b ? v : r;
+  const int32_t sx = mbqm((int32_t)((uint32_t)(x - a->a_zp) << a->left_shift), a->a_mult,
+                          a->a_shift);
+  const int32_t sy = mbqm((int32_t)((uint32_t)(y - a->b_zp) << a->left_shift), a->b_mult,
+                          a->b_shift);
+  const int32_t o = mbqm(sx + sy, a->out_mult, a->out_shift);
+  return (int8_t)(edgeir_clamp_i32(o, a->act_min - a->out_zp, a->act_max - a->out_zp) +
+                  a->out_zp);
+}
+
+static inline __attribute__((always_inline)) void emit1(const dsp_sink *s, size_t px, int32_t oc,
+                                                        int32_t acc) {
   const edgeir_conv_s8_params *p = s->p;
   const int32_t out_c = p->win.out_c, zp = p->out_zp;
   const size_t at = px * (size_t)out_c + (size_t)oc;
@@ -237,18 +252,7 @@ static inline __attribute__((always_inline)) void emit1(const dsp_sink *s, size_
   if (oc >= out_c) return; /* the zero filter padding an odd channel count */
   if (s->bias) acc = wadd(acc, s->bias[oc]);
   v = requant(acc, s->mult[oc], s->shift[oc], zp, p->act_min - zp, p->act_max - zp);
-  if (s->add) {
-    const edgeir_add_s8_params *a = s->add;
-    const int32_t res = s->residual[at];
-    const int32_t x = s->conv_is_b ? res : v, y = s->conv_is_b ? v : res;
-    const int32_t sx = edgeir_mbqm_small((int32_t)((uint32_t)(x - a->a_zp) << a->left_shift),
-                                         a->a_mult, a->a_shift);
-    const int32_t sy = edgeir_mbqm_small((int32_t)((uint32_t)(y - a->b_zp) << a->left_shift),
-                                         a->b_mult, a->b_shift);
-    const int32_t r = edgeir_mbqm_small(sx + sy, a->out_mult, a->out_shift);
-    v = edgeir_clamp_i32(r, a->act_min - a->out_zp, a->act_max - a->out_zp) + a->out_zp;
-  }
-  s->out[at] = (int8_t)v;
+  s->out[at] = s->add ? add_out(s->add, s->conv_is_b, v, s->residual[at]) : (int8_t)v;
 }
 
 /* All output channels of pixels px0 and px0 + 1 from expanded x. The accumulators start at
@@ -261,14 +265,27 @@ static void channels_2(const dsp_sink *s, const uint32_t *x, const int8_t *w, in
   const int32_t *bias = s->bias, *mult = s->mult, *shift = s->shift;
   int8_t *o0 = s->out + px0 * (size_t)out_c, *o1 = o0 + out_c;
   int32_t oc;
-  if (s->add) { /* fused conv + add: the general output stage */
+  if (s->add) { /* fused conv + add: each residual element is read just before its write */
+    const edgeir_add_s8_params *a = s->add;
+    const int32_t cb = s->conv_is_b;
+    const int8_t *r0 = s->residual + px0 * (size_t)out_c, *r1 = r0 + out_c;
     for (oc = 0; oc < out_c; oc += 2, w += 8 * g) {
-      int32_t acc[4] = {0, 0, 0, 0};
+      const int two = oc + 1 < out_c;
+      const int32_t b0 = bias ? bias[oc] : 0, b1 = bias && two ? bias[oc + 1] : 0;
+      int32_t acc[4];
+      acc[0] = b0;
+      acc[1] = b1;
+      acc[2] = b0;
+      acc[3] = b1;
       mac_2x2(x, w, g, acc);
-      emit1(s, px0, oc, acc[0]);
-      emit1(s, px0, oc + 1, acc[1]);
-      emit1(s, px0 + 1, oc, acc[2]);
-      emit1(s, px0 + 1, oc + 1, acc[3]);
+      o0[oc] = add_out(a, cb, requant(acc[0], mult[oc], shift[oc], zp, lo, hi), r0[oc]);
+      o1[oc] = add_out(a, cb, requant(acc[2], mult[oc], shift[oc], zp, lo, hi), r1[oc]);
+      if (two) {
+        o0[oc + 1] = add_out(a, cb, requant(acc[1], mult[oc + 1], shift[oc + 1], zp, lo, hi),
+                             r0[oc + 1]);
+        o1[oc + 1] = add_out(a, cb, requant(acc[3], mult[oc + 1], shift[oc + 1], zp, lo, hi),
+                             r1[oc + 1]);
+      }
     }
     return;
   }
