@@ -275,8 +275,7 @@ def _fc_s8_dsp(m: Module, node: Node, a: Attrs) -> str:
     shift = per_channel(m, a.shift, o, "shift")
     wname = m.const_array(w, dsp_weights(w.data), align=4)
     return (f"edgeir_fc_s8_dsp(&{params}, {m.ptr(x)}, {wname}, "
-            f"{m.const_array(b)}, {mult}, {shift}, {m.out(node)}, "
-            f"(int8_t *)(arena + {a.scratch_offsets[0]}));")
+            f"{m.const_array(b)}, {mult}, {shift}, {m.out(node)});")
 
 
 @emitter("edgeir_fc_s8")

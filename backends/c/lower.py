@@ -209,9 +209,8 @@ DSP_KERNELS = {"edgeir_conv_s8_hwio": "edgeir_conv_s8_dsp",
 
 
 def dsp_scratch(node: Node) -> int:
-    """Bytes of scratch a DSP kernel needs: its inputs expanded to int16 pairs (two pixels
-    for convolutions, plus a staging row when in_c is not a multiple of 4; one row for fully
-    connected)."""
+    """Bytes of scratch a DSP convolution needs: its inputs expanded to int16 pairs (two
+    pixels, plus a staging row when in_c is not a multiple of 4), or int16 ring rows."""
     w = node.operands[1].type.shape
     if _is_depthwise(node):  # int16 ring rows with their padding, and a row of in_zp
         a = node.attrs
@@ -220,8 +219,6 @@ def dsp_scratch(node: Node) -> int:
         return 2 * (ring + 1) * (node.operands[0].type.shape[2] + pads[1] + pads[3] + 6)
     k = int(np.prod(w[1:]))
     groups = (k + 3) // 4
-    if node.op == "qfully_connected":
-        return 8 * groups
     return 16 * groups + (4 * groups if w[-1] % 4 else 0)
 
 
@@ -230,7 +227,8 @@ def prefer_dsp(node: Node) -> None:
     twin = DSP_KERNELS.get(node.attrs["impl"])
     if twin is not None:
         node.attrs["impl"] = twin
-        node.attrs["scratch"] = (dsp_scratch(node),)
+        if node.op != "qfully_connected":  # it sign-extends its input row on the fly
+            node.attrs["scratch"] = (dsp_scratch(node),)
 
 
 def _is_depthwise(node: Node) -> bool:

@@ -185,7 +185,7 @@ void edgeir_conv_add_s8(const edgeir_conv_s8_params *p, const int8_t *in, const 
  * Weights in the DSP layout [out/2][k4/4][2][4] (k = k_h * k_w * in_c in (ky, kx, ci)
  * order, padded with zeros to k4, a multiple of 4; an odd out_c padded with a zero filter).
  * `scratch` (4-byte aligned): 16 * k4/4 bytes, plus k4 bytes when in_c % 4 != 0
- * (convolutions); 2 * k4 bytes (fully connected). The in-place depthwise twin takes the
+ * (convolutions); the fully connected kernel needs none. The in-place depthwise twin takes the
  * portable one's weights [k_h][k_w][c] and contract; its scratch is int16 rows (see the
  * kernel). */
 void edgeir_conv_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
@@ -208,7 +208,7 @@ void edgeir_depthwise_conv_s8_inplace_dsp(const edgeir_conv_s8_params *p, const 
                                           int8_t *out, int8_t *scratch);
 void edgeir_fc_s8_dsp(const edgeir_fc_s8_params *p, const int8_t *in, const int8_t *w,
                       const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                      int8_t *out, int8_t *scratch);
+                      int8_t *out);
 
 typedef struct {
   edgeir_window win;       /* in_c == out_c; dil 1 */

@@ -152,8 +152,10 @@ def _map_regions(uc, regions: list[dict]) -> None:
 
 
 def run_elf(elf_path: Path, regions: list[dict], cpu: str, inputs: list[list[bytes]],
-            out_bytes: list[int], where: str) -> RunResult:
-    """Run the harness ELF once for all samples (each a list of input byte strings)."""
+            out_bytes: list[int], where: str, count_reads: bool = True) -> RunResult:
+    """Run the harness ELF once for all samples (each a list of input byte strings).
+    ``count_reads``: hook data reads of the regions with wait states (see run_sim on why a
+    run without them is the reference)."""
     import unicorn
     import unicorn.arm_const as arm
 
@@ -214,7 +216,7 @@ def run_elf(elf_path: Path, regions: list[dict], cpu: str, inputs: list[list[byt
         _add_hook(uc, unicorn.UC_HOOK_BLOCK, on_block_profile)
         atexit.register(_dump_profile, profile, per_block, elf)
 
-    waited = [r for r in regions if r["wait_states"] > 0]
+    waited = [r for r in regions if r["wait_states"] > 0] if count_reads else []
     counters: list[list[int]] = []
     for r in waited:
         counter = [0]
