@@ -9,6 +9,9 @@ Matches and rewrites, until nothing changes:
     transpose with the identity permutation, or one that only moves size-1 dimensions,
     becomes a reshape (or nothing);
   * ``reshape`` of ``reshape``: one reshape; a reshape to the same shape: nothing;
+  * an elementwise activation of a reshape read by nothing else: the reshape moves after
+    it (so that the reshape pairs 1-D models are lifted with meet and cancel, and the
+    activation meets the conv it can fuse into);
   * dead code: nodes whose results nobody reads, and unused constants;
   * constants are listed in order of first use, so dumps read top to bottom.
 Preserves: the graph's outputs bit for bit (folding uses the interpreter's semantics);
@@ -24,10 +27,13 @@ import numpy as np
 from compiler import ops
 from compiler.ir import Graph, Node, constant
 from compiler.passbase import Pass, PassResult
-from compiler.rewrite import all_constant, build, producer_of
+from compiler.rewrite import all_constant, build, only_user, producer_of
 
 # QDQ pairs on constants are kept: the quantization rewriting reads their parameters.
 NO_FOLD = frozenset({"quantize_linear", "dequantize_linear"})
+# Elementwise activations (float, no axis) a reshape can move across.
+SINKS_RESHAPE = frozenset({"relu", "clip", "sigmoid", "tanh", "leaky_relu", "hard_sigmoid",
+                           "hard_swish"})
 
 
 @dataclass
@@ -38,7 +44,8 @@ class Canonicalize(Pass):
 
     def run(self, graph: Graph) -> PassResult:
         stats = {"identities-removed": 0, "constants-folded": 0, "transposes-merged": 0,
-                 "reshapes-merged": 0, "dead-nodes-removed": 0, "constants-removed": 0}
+                 "reshapes-merged": 0, "reshapes-sunk": 0, "dead-nodes-removed": 0,
+                 "constants-removed": 0}
         changed = True
         any_change = False
         while changed:
@@ -71,7 +78,23 @@ class Canonicalize(Pass):
             return self._transpose(graph, node)
         if node.op == "reshape":
             return self._reshape(graph, node)
+        if node.op in SINKS_RESHAPE:
+            return self._sink_reshape(graph, node)
         return None
+
+    @staticmethod
+    def _sink_reshape(graph: Graph, node: Node) -> str | None:
+        inner = producer_of(node.operands[0], "reshape")
+        if inner is None or only_user(graph, inner.result) is not node:
+            return None
+        act = build(node.op, [inner.operands[0]], dict(node.attrs), node.loc,
+                    [f"{node.result.name}.pre"])
+        graph.insert_before(node, act)
+        shape = build("reshape", [act.result], {"shape": node.result.type.shape}, node.loc,
+                      [node.result.name])
+        graph.insert_before(node, shape)
+        graph.replace_node(node, [shape.result])
+        return "reshapes-sunk"
 
     def _fold(self, graph: Graph, node: Node) -> str:
         arrays = ops.get(node.op).eval_node(node, [v.data for v in node.operands])

@@ -59,3 +59,55 @@ def test_model(name: str) -> None:
             assert got.shape == ref.shape and got.dtype == ref.dtype
             tol = 1e-4 * float(ref.max() - ref.min())
             np.testing.assert_allclose(got, ref, rtol=0, atol=tol, err_msg=out_name)
+
+
+def test_1d_cnn_lifts_into_2d_layers_that_fold_and_fuse(tmp_path):
+    """A PyTorch-style 1-D CNN (Conv1d, BatchNorm1d, ReLU, MaxPool1d, global average pool,
+    Linear) imports lifted to 2-D throughout: after the standard pipeline every batch norm is
+    folded, every ReLU fused, no rank-3 op and no transpose but the input's (channels first
+    to channels last) is left, and the outputs equal onnxruntime's."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from passes import STANDARD_PIPELINE
+
+    rng = np.random.default_rng(0)
+    inits, nodes = [], []
+
+    def init(name, array):
+        inits.append(numpy_helper.from_array(array.astype(np.float32), name))
+        return name
+
+    x = "x"
+    for i, (cin, cout) in enumerate([(2, 6), (6, 4)]):
+        w = init(f"w{i}", rng.standard_normal((cout, cin, 3)))
+        bn = [init(f"{k}{i}", v) for k, v in (("g", rng.uniform(0.5, 2, cout)),
+                                              ("b", rng.standard_normal(cout)),
+                                              ("m", rng.standard_normal(cout)),
+                                              ("v", rng.uniform(0.5, 2, cout)))]
+        nodes += [helper.make_node("Conv", [x, w], [f"c{i}"], pads=[1, 1]),
+                  helper.make_node("BatchNormalization", [f"c{i}", *bn], [f"n{i}"]),
+                  helper.make_node("Relu", [f"n{i}"], [f"r{i}"])]
+        x = f"r{i}"
+    nodes += [helper.make_node("MaxPool", [x], ["p"], kernel_shape=[2], strides=[2]),
+              helper.make_node("GlobalAveragePool", ["p"], ["gap"]),
+              helper.make_node("Flatten", ["gap"], ["f"]),
+              helper.make_node("Gemm", ["f", init("fw", rng.standard_normal((3, 4))),
+                                        init("fb", rng.standard_normal(3))], ["y"], transB=1)]
+    model = helper.make_model(
+        helper.make_graph(nodes, "cnn1d", [helper.make_tensor_value_info(
+            "x", TensorProto.FLOAT, [1, 2, 16])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], inits),
+        opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "cnn1d.onnx"
+    onnx.save(model, path)
+    graph = load_onnx(str(path))
+    run_pipeline(graph, parse_pipeline(STANDARD_PIPELINE + ",canonicalize"))
+    kinds = [n.op for n in graph.nodes]
+    assert "batch_norm" not in kinds and "relu" not in kinds and kinds.count("transpose") == 1
+    assert graph.nodes[1].op == "transpose" and graph.nodes[0].operands[0] is graph.inputs[0]
+    assert all(n.result.type.rank in (2, 4) for n in graph.nodes if n.op != "reshape")
+    feed = rng.standard_normal((1, 2, 16)).astype(np.float32)
+    want = ort.InferenceSession(str(path)).run(None, {"x": feed})[0]
+    got = interp.run(graph, {"x": feed})["y"]
+    assert np.abs(got - want).max() <= 1e-4 * max(1.0, float(np.abs(want).max()))

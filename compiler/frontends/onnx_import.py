@@ -413,8 +413,6 @@ def _pool(op: str) -> Converter:
 
 CONVERTERS["MaxPool"] = _pool("max_pool")
 CONVERTERS["AveragePool"] = _pool("avg_pool")
-CONVERTERS["GlobalAveragePool"] = _simple("global_avg_pool")
-CONVERTERS["GlobalMaxPool"] = _simple("global_max_pool")
 
 
 @converter("BatchNormalization")
@@ -425,7 +423,31 @@ def _batchnorm(ctx: _Ctx) -> None:
         raise ctx.fail("BatchNormalization's running mean/var outputs are not supported")
     operands = [ctx.value(i) for i in range(5)]
     attrs = {"epsilon": float(ctx.attr("epsilon", 1e-5))}
-    ctx.output(ctx.emit("batch_norm", operands, attrs, [ctx.node.output[0]]).result)
+    x = operands[0]
+    if x.type.rank != 3:
+        ctx.output(ctx.emit("batch_norm", operands, attrs, [ctx.node.output[0]]).result)
+        return
+    # 1-D: lifted like the convolutions around it, so that it folds into them
+    y = ctx.emit("batch_norm", [_lift_1d(ctx, x), *operands[1:]], attrs,
+                 [f"{ctx.node.output[0]}.2d"]).result
+    ctx.output(ctx.emit("reshape", [y], {"shape": x.type.shape}, [ctx.node.output[0]]).result)
+
+
+def _global_pool(op: str):
+    def convert(ctx: _Ctx) -> None:
+        x = ctx.value(0)
+        if x.type.rank != 3:
+            ctx.output(ctx.emit(op, [x], {}, [ctx.node.output[0]]).result)
+            return
+        y = ctx.emit(op, [_lift_1d(ctx, x)], {}, [f"{ctx.node.output[0]}.2d"]).result
+        ctx.output(ctx.emit("reshape", [y], {"shape": (*x.type.shape[:2], 1)},
+                            [ctx.node.output[0]]).result)
+
+    return convert
+
+
+CONVERTERS["GlobalAveragePool"] = _global_pool("global_avg_pool")
+CONVERTERS["GlobalMaxPool"] = _global_pool("global_max_pool")
 
 
 def _to_reshape(ctx: _Ctx, shape: tuple[int, ...]) -> None:
