@@ -603,9 +603,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--float", action="store_true", help="keep a float model float")
     p.add_argument("--observer", default="minmax", choices=["minmax", "percentile", "mse"])
     p.add_argument("--prune", metavar="exact|THRESHOLD",
-                   help="remove dead channels (dead-channel-elim) found on --calib: 'exact' "
-                        "(zero-weight and constant channels; outputs unchanged on --calib), or "
-                        "a max |activation| threshold T or P%% of a layer's range (approximate)")
+                   help="remove dead channels (dead-channel-elim): 'exact' (zero-weight "
+                        "channels, and with --calib channels constant on it: outputs unchanged "
+                        "there), or a max |activation| threshold T or P%% of a layer's range "
+                        "on --calib (approximate)")
     p.add_argument("--val", metavar="DATA", help="with --prune: accuracy (if DATA has "
                    "'labels') or output SQNR before and after pruning, in report.json")
     p.add_argument("--name", help="the C name prefix (default: the model file's name)")

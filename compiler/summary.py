@@ -9,7 +9,7 @@ from compiler.ir import Graph
 from compiler.ops.base import REQUIRED
 
 # The ops whose MACs ``show`` totals: the multiply-accumulate layers.
-MAC_OPS = ("conv2d", "conv_transpose2d", "gemm", "matmul")
+MAC_OPS = ("conv2d", "conv_transpose2d", "gemm", "matmul", "qconv2d", "qfully_connected")
 
 
 def summarize(graph: Graph) -> dict[str, Any]:
@@ -43,8 +43,8 @@ def summarize(graph: Graph) -> dict[str, Any]:
         "totals": {
             "nodes": len(rows),
             "macs": sum(r["macs"] for r in rows),
-            "params": sum(c.type.numel for c in graph.constants),
-            "param_bytes": sum(c.type.nbytes for c in graph.constants),
+            "params": sum(c.type.numel for c in graph.constants if c.uses),
+            "param_bytes": sum(c.type.nbytes for c in graph.constants if c.uses),
             "activation_bytes": sum(r["activation_bytes"] for r in rows),
         },
     }

@@ -164,7 +164,7 @@ def test_compile_prune_flags(tmp_path, capsys):
     assert pruning["macs"][1] == report["macs"] < pruning["macs"][0]
     assert pruning["validation"]["samples"] == 4 and "output_sqnr_db" in pruning["validation"]
     for argv, message in [
-        (["--prune", "exact"], "--prune: error: --prune needs calibration data"),
+        (["--prune", "5%"], "--prune: error: --prune with a threshold needs calibration data"),
         (["--calib", str(calib), "--prune", "lots"], "--prune: error: bad threshold 'lots'"),
         (["--calib", str(calib), "--val", str(val)], "--val: error: --val measures pruning"),
     ]:

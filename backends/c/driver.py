@@ -44,8 +44,8 @@ def compile_model(graph: Graph, outdir: Path, name: str, target: str = "host",
     accuracy (or output SQNR) before and after pruning to the report. ``dsp`` (the int8
     kernels for DSP-extension cores) defaults to the target's CPU having it."""
     check_name(name)
-    if prune is not None and not calib:
-        raise EdgeirError("--prune needs calibration data", "--prune",
+    if prune is not None and prune != "exact" and not calib:
+        raise EdgeirError("--prune with a threshold needs calibration data", "--prune",
                           "pass --calib DATA.npz (the data that shows which channels are dead)",
                           "usage")
     if val is not None and prune is None:
@@ -78,8 +78,9 @@ def compile_model(graph: Graph, outdir: Path, name: str, target: str = "host",
 
         threshold = "0" if prune == "exact" else prune
         Threshold.parse(threshold, "--prune")
-        spec = f"dead-channel-elim{{calib={calib},threshold={threshold}"
-        spec += f",val={val}}}" if val else "}"
+        opts = [f"calib={calib}"] if calib else []  # without: zero-weight channels only
+        opts += [f"threshold={threshold}"] + ([f"val={val}"] if val else [])
+        spec = "dead-channel-elim{" + ",".join(opts) + "}"
         if any(ch in str(calib) + str(val or "") for ch in ",{}"):
             raise EdgeirError("data paths for --prune cannot contain ',', '{' or '}'",
                               "--calib", "rename the file", "usage")
