@@ -4,7 +4,8 @@ Each MLPerf Tiny model is compiled (the int8 .tflite and the QDQ .onnx) for cort
 cross-compiled with `arm-none-eabi-gcc -O2 -ffunction-sections -fdata-sections` and linked
 into a minimal image whose entry calls `<name>_invoke` (--gc-sections drops unused code).
 Prints the image's .text (code), .rodata (weights, tables, parameter blocks) and .bss (the
-arena) for Cortex-M4 and Cortex-M0+, and TFLite Micro's arena for comparison.
+arena) for Cortex-M4 (with the DSP-extension kernels, its default) and Cortex-M0+ (the
+portable kernels), and TFLite Micro's arena for comparison.
 
     .venv/bin/python benchmarks/code_size.py
 """
@@ -32,7 +33,10 @@ def main() -> None:
                 report = compile_model(load_model(str(MODELS / f)), out, "net", "cortex-m4",
                                        source=f)
                 m4 = cross_sizes(out, "cortex-m4")
-                m0 = cross_sizes(out, "cortex-m0plus")
+                # the M0+ has no DSP extension: the same model with the portable kernels
+                compile_model(load_model(str(MODELS / f)), out.with_name(out.name + "_m0"),
+                              "net", "cortex-m4", source=f, dsp=False)
+                m0 = cross_sizes(out.with_name(out.name + "_m0"), "cortex-m0plus")
                 print(f"{f:18} {m4['text']:9,} {m0['text']:10,} {m4['rodata']:9,} "
                       f"{report['arena_bytes']:8,} {TFLM_ARENA[m]:11,}")
 

@@ -184,7 +184,8 @@ static void expand_window(const edgeir_conv_s8_params *p, const int8_t *in, int3
     a11 = dsp_smlad(t, pb, a11);                                                              \
   } while (0)
 
-static inline void mac_2x2(const uint32_t *x, const int8_t *w_, int32_t g, int32_t *acc) {
+static __attribute__((noinline)) void mac_2x2(const uint32_t *x, const int8_t *w_, int32_t g,
+                                             int32_t *acc) { /* shared: one copy of the code */
   const int8_t *w = (const int8_t *)__builtin_assume_aligned(w_, 4);
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
   for (; g >= 2; g -= 2, x += 8, w += 16) { /* two groups a pass: half the loop overhead */
@@ -255,62 +256,66 @@ static inline __attribute__((always_inline)) void emit1(const dsp_sink *s, size_
   s->out[at] = s->add ? add_out(s->add, s->conv_is_b, v, s->residual[at]) : (int8_t)v;
 }
 
-/* All output channels of pixels px0 and px0 + 1 from expanded x. The accumulators start at
- * the bias (int32 addition wraps alike in any order, so this equals adding it last). */
+/* All output channels of pixels px0 and px1 (the two slots of x; px1 == px0 for an odd
+ * last pixel, computed twice and written twice with the same bytes). The accumulators start
+ * at the bias (int32 addition wraps alike in any order, so this equals adding it last). */
 static void channels_2(const dsp_sink *s, const uint32_t *x, const int8_t *w, int32_t g,
-                       size_t px0) {
+                       size_t px0, size_t px1) {
   const edgeir_conv_s8_params *p = s->p;
   const int32_t out_c = p->win.out_c, zp = p->out_zp;
   const int32_t lo = p->act_min - zp, hi = p->act_max - zp;
   const int32_t *bias = s->bias, *mult = s->mult, *shift = s->shift;
-  int8_t *o0 = s->out + px0 * (size_t)out_c, *o1 = o0 + out_c;
+  int8_t *o0 = s->out + px0 * (size_t)out_c, *o1 = s->out + px1 * (size_t)out_c;
   int32_t oc;
-  if (s->add) { /* fused conv + add: each residual element is read just before its write */
-    const edgeir_add_s8_params *a = s->add;
-    const int32_t cb = s->conv_is_b;
-    const int8_t *r0 = s->residual + px0 * (size_t)out_c, *r1 = r0 + out_c;
-    /* (no loads under a condition here or below: see run_sim on the emulator's IT defect) */
-    for (oc = 0; oc < out_c; oc += 2, w += 8 * g) {
-      const int32_t c1 = oc + 1 < out_c ? oc + 1 : oc; /* an odd last channel: itself */
-      int32_t acc[4];
-      acc[0] = acc[2] = bias ? bias[oc] : 0;
-      acc[1] = acc[3] = bias ? bias[c1] : 0;
-      mac_2x2(x, w, g, acc);
-      o0[oc] = add_out(a, cb, requant(acc[0], mult[oc], shift[oc], zp, lo, hi), r0[oc]);
-      o1[oc] = add_out(a, cb, requant(acc[2], mult[oc], shift[oc], zp, lo, hi), r1[oc]);
-      if (c1 != oc) {
-        o0[c1] = add_out(a, cb, requant(acc[1], mult[c1], shift[c1], zp, lo, hi), r0[c1]);
-        o1[c1] = add_out(a, cb, requant(acc[3], mult[c1], shift[c1], zp, lo, hi), r1[c1]);
-      }
-    }
-    return;
-  }
-  for (oc = 0; oc + 1 < out_c; oc += 2, w += 8 * g) {
-    const int32_t b0 = bias ? bias[oc] : 0, b1 = bias ? bias[oc + 1] : 0;
-    const int32_t m0 = mult[oc], m1 = mult[oc + 1], s0 = shift[oc], s1 = shift[oc + 1];
+  for (oc = 0; oc < out_c; oc += 2, w += 8 * g) {
+    /* no loads under a condition (see run_sim on the emulator's IT-block defect): an odd
+     * last channel reads its own parameters twice */
+    const int32_t c1 = oc + 1 < out_c ? oc + 1 : oc;
+    const int32_t m0 = mult[oc], m1 = mult[c1], s0 = shift[oc], s1 = shift[c1];
     int32_t acc[4];
-    acc[0] = b0;
-    acc[1] = b1;
-    acc[2] = b0;
-    acc[3] = b1;
+    acc[0] = acc[2] = bias ? bias[oc] : 0;
+    acc[1] = acc[3] = bias ? bias[c1] : 0;
     mac_2x2(x, w, g, acc);
     o0[oc] = requant(acc[0], m0, s0, zp, lo, hi);
-    o0[oc + 1] = requant(acc[1], m1, s1, zp, lo, hi);
     o1[oc] = requant(acc[2], m0, s0, zp, lo, hi);
-    o1[oc + 1] = requant(acc[3], m1, s1, zp, lo, hi);
-  }
-  if (oc < out_c) { /* an odd last channel: its pair's second filter is zeros */
-    const int32_t b0 = bias ? bias[oc] : 0;
-    int32_t acc[4];
-    acc[0] = acc[1] = acc[2] = acc[3] = b0;
-    mac_2x2(x, w, g, acc);
-    o0[oc] = requant(acc[0], mult[oc], shift[oc], zp, lo, hi);
-    o1[oc] = requant(acc[2], mult[oc], shift[oc], zp, lo, hi);
+    if (c1 != oc) {
+      o0[c1] = requant(acc[1], m1, s1, zp, lo, hi);
+      o1[c1] = requant(acc[3], m1, s1, zp, lo, hi);
+    }
   }
 }
 
-static void channels_1(const dsp_sink *s, const uint32_t *x, int32_t stride, int32_t odd,
-                       const int8_t *w, int32_t g, size_t px) {
+/* The fused conv + add version of channels_2 for a pixel pair: each residual element is read
+ * just before its write (out may be the residual). */
+static __attribute__((noinline)) void channels_2_add(const dsp_sink *s, const uint32_t *x,
+                                                    const int8_t *w, int32_t g, size_t px0) {
+  const edgeir_conv_s8_params *p = s->p;
+  const int32_t out_c = p->win.out_c, zp = p->out_zp;
+  const int32_t lo = p->act_min - zp, hi = p->act_max - zp;
+  const int32_t *bias = s->bias, *mult = s->mult, *shift = s->shift;
+  const edgeir_add_s8_params *a = s->add;
+  const int32_t cb = s->conv_is_b;
+  int8_t *o0 = s->out + px0 * (size_t)out_c, *o1 = o0 + out_c;
+  const int8_t *r0 = s->residual + px0 * (size_t)out_c, *r1 = r0 + out_c;
+  int32_t oc;
+  for (oc = 0; oc < out_c; oc += 2, w += 8 * g) {
+    const int32_t c1 = oc + 1 < out_c ? oc + 1 : oc;
+    int32_t acc[4];
+    acc[0] = acc[2] = bias ? bias[oc] : 0;
+    acc[1] = acc[3] = bias ? bias[c1] : 0;
+    mac_2x2(x, w, g, acc);
+    o0[oc] = add_out(a, cb, requant(acc[0], mult[oc], shift[oc], zp, lo, hi), r0[oc]);
+    o1[oc] = add_out(a, cb, requant(acc[2], mult[oc], shift[oc], zp, lo, hi), r1[oc]);
+    if (c1 != oc) {
+      o0[c1] = add_out(a, cb, requant(acc[1], mult[c1], shift[c1], zp, lo, hi), r0[c1]);
+      o1[c1] = add_out(a, cb, requant(acc[3], mult[c1], shift[c1], zp, lo, hi), r1[c1]);
+    }
+  }
+}
+
+static __attribute__((noinline)) void channels_1(const dsp_sink *s, const uint32_t *x,
+                                                int32_t stride, int32_t odd, const int8_t *w,
+                                                int32_t g, size_t px) {
   const int32_t out_c = s->p->win.out_c;
   int32_t oc;
   for (oc = 0; oc < out_c; oc += 2, w += 8 * g) {
@@ -323,7 +328,13 @@ static void channels_1(const dsp_sink *s, const uint32_t *x, int32_t stride, int
 
 /* ---- convolutions -------------------------------------------------------------------------- */
 
-static void conv_pixels(const dsp_sink *s, const int8_t *in, const int8_t *w, int8_t *scratch) {
+/* The pixels of a dense convolution in pairs (row-major, across rows and images). With
+ * `add`, the fused conv + add (its odd last pixel alone, in place over the residual);
+ * without, an odd last pixel fills both slots. */
+static inline __attribute__((always_inline)) void conv_pixels(const dsp_sink *s,
+                                                              const int8_t *in,
+                                                              const int8_t *w, int8_t *scratch,
+                                                              int add) {
   const edgeir_window *wn = &s->p->win;
   const int32_t k = wn->k_h * wn->k_w * wn->in_c, g = (k + 3) / 4;
   const int32_t hw = wn->out_h * wn->out_w;
@@ -332,16 +343,17 @@ static void conv_pixels(const dsp_sink *s, const int8_t *in, const int8_t *w, in
   int8_t *stage = scratch + (size_t)16 * (size_t)g;   /* 4 * g bytes (in_c % 4 != 0) */
   size_t px;
   for (px = 0; px < pixels; px += 2) {
+    const size_t q = px + 1 < pixels ? px + 1 : px;
     const int32_t b0 = (int32_t)(px / (size_t)hw), r0 = (int32_t)(px % (size_t)hw);
+    const int32_t b1 = (int32_t)(q / (size_t)hw), r1 = (int32_t)(q % (size_t)hw);
     expand_window(s->p, in, b0, r0 / wn->out_w, r0 % wn->out_w, x, 4, 2, stage);
-    if (px + 1 < pixels) {
-      const int32_t b1 = (int32_t)((px + 1) / (size_t)hw);
-      const int32_t r1 = (int32_t)((px + 1) % (size_t)hw);
-      expand_window(s->p, in, b1, r1 / wn->out_w, r1 % wn->out_w, x + 1, 4, 2, stage);
-      channels_2(s, x, w, g, px);
-    } else {
+    expand_window(s->p, in, b1, r1 / wn->out_w, r1 % wn->out_w, x + 1, 4, 2, stage);
+    if (!add)
+      channels_2(s, x, w, g, px, q);
+    else if (q != px)
+      channels_2_add(s, x, w, g, px);
+    else
       channels_1(s, x, 4, 2, w, g, px);
-    }
   }
 }
 
@@ -349,7 +361,7 @@ void edgeir_conv_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in, const 
                         const int32_t *bias, const int32_t *mult, const int32_t *shift,
                         int8_t *out, int8_t *scratch) {
   const dsp_sink s = {p, bias, mult, shift, 0, 0, 0, out};
-  conv_pixels(&s, in, w, scratch);
+  conv_pixels(&s, in, w, scratch, 0);
 }
 
 void edgeir_conv_add_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
@@ -357,7 +369,7 @@ void edgeir_conv_add_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in, co
                             const edgeir_add_s8_params *add, int32_t conv_is_b,
                             const int8_t *residual, int8_t *out, int8_t *scratch) {
   const dsp_sink s = {p, bias, mult, shift, add, conv_is_b, residual, out};
-  conv_pixels(&s, in, w, scratch);
+  conv_pixels(&s, in, w, scratch, 1);
 }
 
 /* 1x1, stride 1, no padding; both input pixels of a pair are expanded before either output
@@ -371,16 +383,13 @@ static void pointwise(const edgeir_conv_s8_params *p, const int8_t *in, const in
   const size_t pixels = (size_t)p->win.batch * (size_t)(p->win.out_h * p->win.out_w);
   uint32_t *x = (uint32_t *)(void *)scratch;
   size_t i;
-  for (i = 0; i + 1 < pixels; i += 2) {
-    const size_t px = reverse ? pixels - 2 - i : i;
+  for (i = 0; i < pixels; i += 2) {
+    const int two = i + 1 < pixels;
+    const size_t px = reverse ? pixels - i - 1 - (size_t)two : i;  /* the pair's first */
+    const size_t q = two ? px + 1 : px;   /* an odd last pixel fills both slots */
     expand(in + px * (size_t)c, c, x, 4, 2);
-    expand(in + (px + 1) * (size_t)c, c, x + 1, 4, 2);
-    channels_2(&s, x, w, g, px);
-  }
-  if (pixels & 1) {
-    const size_t px = reverse ? 0 : pixels - 1;
-    expand(in + px * (size_t)c, c, x, 2, 1);
-    channels_1(&s, x, 2, 1, w, g, px);
+    expand(in + q * (size_t)c, c, x + 1, 4, 2);
+    channels_2(&s, x, w, g, px, q);
   }
 }
 
