@@ -10,6 +10,7 @@ be pinned into SRAM. Built-in targets cover common parts; a TOML file describes 
     cpu = "cortex-m4"
     arena_region = "SRAM"
     weights_region = "FLASH"
+    clock_mhz = 80          # optional: the core clock, for latency estimates
 
     [[region]]
     name = "FLASH"
@@ -59,6 +60,7 @@ class Target:
     regions: tuple[Region, ...] = ()
     arena_region: str = ""
     weights_region: str = ""
+    clock_mhz: float = 0.0  # the core clock, when the description states it (0: not stated)
 
     @property
     def has_fpu(self) -> bool:
@@ -157,11 +159,14 @@ def load_target(spec: str) -> Target:
                                str(r.get("kind", "sram")), int(r.get("wait_states", 0)))
                         for r in data.get("region", []))
         target = Target(str(head["name"]), str(head["cpu"]), regions,
-                        str(head.get("arena_region", "")), str(head.get("weights_region", "")))
+                        str(head.get("arena_region", "")), str(head.get("weights_region", "")),
+                        float(head.get("clock_mhz", 0.0)))
     except KeyError as err:
         raise _fail(f"missing key {err}", spec, "see the README's target format") from None
     except (TypeError, ValueError) as err:
         raise _fail(f"bad value: {err}", spec) from None
+    if not target.clock_mhz >= 0 or target.clock_mhz == float("inf"):
+        raise _fail(f"clock_mhz must be a positive number, not {target.clock_mhz}", spec)
     if target.cpu not in CPUS:
         raise _fail(f"unknown cpu {target.cpu!r}", spec, f"use one of {', '.join(CPUS)}")
     if target.cpu != "host" and not regions:

@@ -7,7 +7,9 @@ Policies (``pin``): ``none`` (the default: every weight stays in the weights reg
 usually flash), ``all``, or ``hot``: the constants read most per multiply-accumulate
 first (bytes read per MAC of the layer that reads them, e.g. fully connected weights
 before convolution weights, which are reused over the image), while they fit ``budget``
-bytes. Constant names are made unique first so that the decision is unambiguous.
+bytes. An int8 layer's weights are pinned with its per-channel requantization tables
+(8 bytes per output channel, counted in the budget and in ``pinned_bytes``). Constant
+names are made unique first so that the decision is unambiguous.
 Preserves: all semantics.
 """
 
@@ -38,12 +40,16 @@ class PlaceWeights(Pass):
             seen[c.name] = n + 1
             if n:
                 c.name = f"{c.name}_{n}"
-        heat = {}
+        heat, size = {}, {c.name: c.type.nbytes for c in graph.constants}
         for node in graph.nodes:
             macs = max(ops.get(node.op).macs_of(node), 1)
             for v in node.operands:
                 if v.is_constant:
                     heat[v.name] = max(heat.get(v.name, 0.0), v.type.nbytes / macs)
+            w = node.operands[1] if len(node.operands) > 1 else None
+            if node.op in ("qconv2d", "qfully_connected") and w is not None and w.is_constant:
+                # the per-channel multiplier and shift tables the C backend pins with them
+                size[w.name] += 8 * node.results[0].type.shape[-1]
         used = [c for c in graph.constants if c.uses]
         if self.pin == "none":
             chosen = []
@@ -52,11 +58,11 @@ class PlaceWeights(Pass):
         else:
             chosen, total = [], 0
             for c in sorted(used, key=lambda c: (-heat.get(c.name, 0.0), c.name)):
-                if total + c.type.nbytes <= self.budget:
+                if total + size[c.name] <= self.budget:
                     chosen.append(c)
-                    total += c.type.nbytes
+                    total += size[c.name]
         names = tuple(sorted(c.name for c in chosen))
         graph.attrs["pinned_weights"] = names
-        graph.attrs["pinned_bytes"] = sum(c.type.nbytes for c in chosen)
+        graph.attrs["pinned_bytes"] = sum(size[c.name] for c in chosen)
         return PassResult(bool(names), {"pinned": len(names),
                                         "pinned-bytes": graph.attrs["pinned_bytes"]})

@@ -718,10 +718,12 @@ def emit_layers(m: Module) -> None:
                               f"'{node.op}'", node.label,
                               "run lower-c first, or this op has no C kernel", "unsupported")
         attrs = ops.get(node.op).attrs_of(node)
-        reads = [*node.operands, *(v for u in node.operands if u.producer is not None
-                                   and u.producer.attrs.get("impl") == "fused"
-                                   for v in u.producer.operands)]
-        m.layer_pinned = any(v.is_constant and v.name in m.pinned for v in reads)
+        # a layer's requantization tables go where its weights go (place-weights counts them
+        # with the weights); a fused conv + add's layer is the conv
+        layer = next((u.producer for u in node.operands if u.producer is not None
+                      and u.producer.attrs.get("impl") == "fused"), node)
+        weight = layer.operands[1] if len(layer.operands) > 1 else None
+        m.layer_pinned = weight is not None and weight.is_constant and weight.name in m.pinned
         shapes = ", ".join("x".join(map(str, v.type.shape)) for v in node.results)
         m.calls.append(f"  /* {node.loc or node.result.name}: {node.op} -> {shapes} */")
         m.calls.append("  " + fn(m, node, attrs))
