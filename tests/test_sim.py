@@ -306,3 +306,15 @@ def test_kernels_have_no_conditional_loads_from_memory_with_wait_states(tmp_path
         bad = [line.strip() for line in dump.splitlines()
                if (m := cond.search(line)) and "[sp" not in m.group(4)]
         assert not bad, f"{name}: conditional loads {bad[:3]}"
+
+
+def test_a_relative_output_directory(tmp_path, monkeypatch):
+    """run_sim builds in a temporary directory: a relative OUTDIR must still be found."""
+    graph = load_model(str(MODELS / "ad_int8.tflite"))
+    feeds = {k: v[0] for k, v in random_inputs(graph, 1, seed=9).items()}
+    compile_for("ad", tmp_path / "rel")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no cached build
+    out = run_sim(Path("rel"), feeds).outputs
+    for name, value in interp.run(graph, feeds).items():
+        assert out[name].tobytes() == value.tobytes()

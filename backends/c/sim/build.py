@@ -115,6 +115,7 @@ def _overflow(stderr: str, report: dict, outdir: Path) -> EdgeirError | None:
 def build_elf(outdir: Path, report: dict, cpu: str) -> Path:
     """The ELF of the model and harness for ``cpu`` (cached); EdgeirError if it does not
     build or does not fit the regions."""
+    outdir = Path(outdir).resolve()  # the compiler runs in a temporary directory
     cc = require_toolchain()
     flags = _flags(report, cpu)
     script = linker_script(report)
