@@ -118,8 +118,10 @@ def save_npz(arrays: dict[str, np.ndarray], path: str) -> None:
 
 
 def _run_passes(graph: Graph, args: argparse.Namespace) -> Graph:
-    from compiler.pipeline import Instrumentation, parse_pipeline, run_pipeline
+    from compiler.pipeline import Instrumentation, load_plugin, parse_pipeline, run_pipeline
 
+    for plugin in getattr(args, "plugin", None) or []:  # `opt --plugin`: register its passes
+        load_plugin(plugin)
     passes = parse_pipeline(args.pipeline or "")
     inst = Instrumentation(
         print_after_all=args.print_ir_after_all,
@@ -523,6 +525,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verify-diagnostics", action="store_true",
                    help="check the error against `// expected-error@+N {{text}}` annotations "
                         "in the .ir file (for tests)")
+    p.add_argument("--plugin", action="append", metavar="FILE.py",
+                   help="import a Python file that registers passes with "
+                        "compiler.pipeline.register_pass (repeatable; see examples/custom_pass)")
     p.set_defaults(func=cmd_opt)
 
     p = sub.add_parser("run", help="run a model on inputs from an .npz file")

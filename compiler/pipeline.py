@@ -5,11 +5,16 @@ After every pass the verifier runs (unless ``verify=False``). Instrumentation mi
 numbered ``.ir`` files into a directory, time the passes, collect statistics. When a pass
 fails (raises, or leaves IR the verifier rejects), a reproducer ``.ir`` is written whose
 first line is the pipeline that fails on it.
+
+Passes defined outside edgeir join the registry through ``register_pass``; ``load_plugin``
+imports a Python file that calls it (``edgeir opt --plugin FILE.py``; the tutorial is
+``examples/custom_pass``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import re
 import sys
 import time
@@ -32,7 +37,53 @@ def registry() -> dict[str, type[Pass]]:
     from passes import PASSES
     from passes.place_weights import PlaceWeights
 
-    return {**PASSES, LowerC.name: LowerC, PlaceWeights.name: PlaceWeights}
+    return {**PASSES, LowerC.name: LowerC, PlaceWeights.name: PlaceWeights, **_PLUGINS}
+
+
+# Passes defined outside edgeir, added by register_pass (e.g. from a file that
+# `edgeir opt --plugin FILE.py` loads); registry() lists them with the built-in ones.
+_PLUGINS: dict[str, type[Pass]] = {}
+
+
+def register_pass(cls: type[Pass]) -> type[Pass]:
+    """Make a pass defined outside edgeir usable in pipelines; returns ``cls``, so it can
+    decorate the class. ``cls`` is a ``Pass`` dataclass with a kebab-case ``name`` that no
+    built-in pass has; registering the name again replaces the class (a plugin reloaded)."""
+    where = f"register_pass({getattr(cls, '__qualname__', cls)!r})"
+    # The class itself must be a dataclass (a subclass of one inherits is_dataclass), or its
+    # options would not be fields.
+    is_pass = isinstance(cls, type) and issubclass(cls, Pass)
+    if not (is_pass and "__dataclass_fields__" in vars(cls)):
+        raise EdgeirError("not a pass", where, "register a @dataclass subclass of "
+                          "compiler.passbase.Pass", "usage")
+    if not re.fullmatch(r"[a-z][a-z0-9-]*", cls.name):
+        raise EdgeirError(f"bad pass name {cls.name!r}", where,
+                          "set the class attribute name = 'kebab-case-name'", "usage")
+    if cls.name in registry() and cls.name not in _PLUGINS:
+        raise EdgeirError(f"'{cls.name}' is a built-in pass", where, "choose another name",
+                          "usage")
+    _PLUGINS[cls.name] = cls
+    return cls
+
+
+def load_plugin(path: str | Path) -> None:
+    """Import the Python file ``path``, which registers its passes with register_pass."""
+    path = Path(path)
+    name = "edgeir_plugin_" + re.sub(r"\W", "_", path.stem)
+    spec = importlib.util.spec_from_file_location(name, path) if path.is_file() else None
+    if spec is None or spec.loader is None:
+        raise EdgeirError("no such Python file", str(path),
+                          "give the path of a .py file that calls register_pass", "usage")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look the class's module up there
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:
+        sys.modules.pop(name, None)
+        if isinstance(err, EdgeirError):
+            raise  # register_pass refused a class
+        raise EdgeirError(f"cannot load the plugin: {type(err).__name__}: {err}", str(path),
+                          "fix the file (--debug shows the traceback)", "input") from err
 
 
 def parse_pipeline(text: str) -> list[Pass]:

@@ -1,6 +1,7 @@
 """Numeric check of a pass pipeline: the graph computes the same before and after.
 
     python tests/tools/check_equiv.py FILE.ir -p PIPELINE [--seeds N] [--rtol X]
+                                      [--plugin FILE.py]
 
 Parses FILE.ir twice, runs PIPELINE on the second copy (verifier on, no reproducer), then
 runs both graphs through the reference interpreter on seeded random inputs and compares
@@ -8,7 +9,8 @@ every output. The pipeline must keep the output names, shapes and dtypes; the va
 differ by at most ``rtol`` times the output's range (max - min, at least 1). The default
 ``rtol`` is 0 (bit-exact up to the sign of zero and NaN payloads) when every pass of the
 pipeline is documented as bit-exact, else 1e-5. Exits 1 with the max difference when the
-outputs differ, 2 on bad usage; prints one ``ok`` line otherwise.
+outputs differ, 2 on bad usage; prints one ``ok`` line otherwise. ``--plugin`` imports a
+file that registers passes, as ``edgeir opt --plugin`` does.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 from compiler.diagnostics import EdgeirError
 from compiler.interp import run
 from compiler.ir import Graph
-from compiler.pipeline import Instrumentation, parse_pipeline, run_pipeline
+from compiler.pipeline import Instrumentation, load_plugin, parse_pipeline, run_pipeline
 from compiler.text import parse_file
 
 # Passes whose docstring promises the outputs bit for bit.
@@ -93,8 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="random inputs to try")
     parser.add_argument("--rtol", type=float, default=None,
                         help="allowed difference relative to the output range")
+    parser.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
+                        help="a Python file that registers passes (repeatable)")
     args = parser.parse_args(argv)
     try:
+        for plugin in args.plugin:
+            load_plugin(plugin)
         passes = parse_pipeline(args.pipeline)
         original = parse_file(args.file)
         rewritten = run_pipeline(parse_file(args.file), passes,
