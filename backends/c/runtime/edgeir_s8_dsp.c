@@ -127,34 +127,40 @@ static void expand(const int8_t *x, int32_t n, uint32_t *dst, int32_t stride, in
 static void expand_window(const edgeir_conv_s8_params *p, const int8_t *in, int32_t b,
                           int32_t oy, int32_t ox, uint32_t *dst, int32_t stride, int32_t odd,
                           int8_t *stage) {
+  /* the window's fields in locals: the int8 stores below may alias *p for the compiler */
   const edgeir_window *wn = &p->win;
-  const int32_t c = wn->in_c, row = wn->in_w * c;
-  const int8_t *in_b = in + (size_t)b * (size_t)(wn->in_h * row);
+  const int32_t c = wn->in_c, in_h = wn->in_h, in_w = wn->in_w, row = in_w * c;
+  const int32_t k_h = wn->k_h, k_w = wn->k_w, d_h = wn->dil_h, d_w = wn->dil_w;
+  const int8_t in_zp = (int8_t)p->in_zp;
+  const int8_t *in_b = in + (size_t)b * (size_t)(in_h * row);
   const int32_t iy0 = oy * wn->stride_h - wn->pad_top, ix0 = ox * wn->stride_w - wn->pad_left;
-  const uint32_t zp = dsp_even((uint32_t)(uint8_t)p->in_zp * 0x01010101u);
-  int32_t ky, kx, n = 0;
-  for (ky = 0; ky < wn->k_h; ++ky) {
-    const int32_t iy = iy0 + ky * wn->dil_h;
-    for (kx = 0; kx < wn->k_w; ++kx) {
-      const int32_t ix = ix0 + kx * wn->dil_w;
-      const int inside = iy >= 0 && iy < wn->in_h && ix >= 0 && ix < wn->in_w;
-      const int8_t *src = in_b + iy * row + ix * c;
-      if ((c & 3) == 0) {
-        if (inside) {
-          expand(src, c, dst + (n >> 2) * stride, stride, odd);
+  const int row_inside = ix0 >= 0 && ix0 + (k_w - 1) * d_w < in_w;
+  const uint32_t zp = dsp_even((uint32_t)(uint8_t)in_zp * 0x01010101u);
+  int32_t ky, kx, i, n = 0;
+  for (ky = 0; ky < k_h; ++ky, n += k_w * c) {
+    const int32_t iy = iy0 + ky * d_h;
+    const int8_t *src = in_b + iy * row + ix0 * c;
+    if ((c & 3) == 0) { /* whole 4-groups per tap: expand straight from the input */
+      for (kx = 0; kx < k_w; ++kx) {
+        const int32_t ix = ix0 + kx * d_w;
+        uint32_t *d = dst + ((n + kx * c) >> 2) * stride;
+        if (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) {
+          expand(src + kx * d_w * c, c, d, stride, odd);
         } else {
           int32_t g;
-          uint32_t *d = dst + (n >> 2) * stride;
           for (g = 0; g < c; g += 4, d += stride) d[0] = d[odd] = zp;
         }
-      } else { /* a few bytes a tap (in_c is small here): no library call */
-        int32_t i;
-        if (inside)
-          for (i = 0; i < c; ++i) stage[n + i] = src[i];
-        else
-          for (i = 0; i < c; ++i) stage[n + i] = (int8_t)p->in_zp;
       }
-      n += c;
+    } else if (iy < 0 || iy >= in_h) { /* a padding row */
+      for (i = 0; i < k_w * c; ++i) stage[n + i] = in_zp;
+    } else if (row_inside && d_w == 1) { /* one contiguous run of k_w * c bytes */
+      for (i = 0; i < k_w * c; ++i) stage[n + i] = src[i];
+    } else {
+      for (kx = 0; kx < k_w; ++kx) {
+        const int32_t ix = ix0 + kx * d_w;
+        const int ok = ix >= 0 && ix < in_w;
+        for (i = 0; i < c; ++i) stage[n + kx * c + i] = ok ? src[kx * d_w * c + i] : in_zp;
+      }
     }
   }
   if (c & 3) expand(stage, n, dst, stride, odd);
