@@ -373,7 +373,7 @@ def _show_quant_report(graph: Graph, args: argparse.Namespace) -> dict:
     int_graph = parse(print_graph(graph))
     samples = calib.load_samples(float_graph, args.calib)
     quantize_graph(int_graph, samples, args.observer)
-    val = calib.load_samples(float_graph, args.val) if args.val else samples
+    val = _val_samples(float_graph, args.val) if args.val else samples
     return {"observer": args.observer, **quant_report(float_graph, int_graph, val)}
 
 
@@ -402,7 +402,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     run_pipeline(graph, parse_pipeline("canonicalize"))
     files: dict[Path, bytes | str] = {}
     if args.report:
-        val = calib.load_samples(float_graph, args.val) if args.val else samples
+        val = _val_samples(float_graph, args.val) if args.val else samples
         report = {"model": args.model, "observer": args.observer, "io": args.io,
                   "data": args.val or args.calib, **quant_report(float_graph, graph, val)}
         files[Path(args.report)] = json.dumps(report, indent=2, sort_keys=True) + "\n"
@@ -429,6 +429,13 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _val_samples(graph: Graph, path: str) -> list:
+    """Validation samples from an .npz (an int `labels` array beside the inputs is allowed)."""
+    from passes.dead_channel_elim import load_val
+
+    return load_val(graph, path)[0]
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     from backends.c.driver import compile_model
     from compiler.pipeline import Instrumentation
@@ -439,10 +446,15 @@ def cmd_compile(args: argparse.Namespace) -> int:
         name = re.sub(r"\W", "_", Path(args.model).stem) or "model"
         if name[0].isdigit():
             name = "m_" + name
+    if args.pipeline:
+        raise EdgeirError("compile runs its own pipelines; -p is for `edgeir opt`", "-p",
+                          "run custom passes with `edgeir opt MODEL -p ... -o OUT.ir`, then "
+                          "compile OUT.ir", "usage")
     inst = Instrumentation(
         print_after_all=args.print_ir_after_all,
         print_after_change=args.print_ir_after_change,
         dump_dir=Path(args.dump_dir) if args.dump_dir else None,
+        time_passes=args.time_passes,
         verify=not args.no_verify,
         reproducer=Path(args.reproducer) if args.reproducer else None,
         elide_bytes=None if args.print_constants else 1024)
@@ -453,6 +465,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
                            inplace=False if args.no_inplace else None,
                            prune=args.prune, val=args.val,
                            dsp=False if args.portable_kernels else None)
+    if args.time_passes:
+        _print_timings(inst.timings)
+    if args.stats:
+        _print_stats(inst.stats)
+        for pass_name, pass_report in inst.reports:
+            if pass_name == "dead-channel-elim":
+                print_pruning(pass_report)
     if args.depfile:
         from compiler.fileio import write_files
 

@@ -157,6 +157,7 @@ class Instrumentation:
     timings: list[tuple[str, float]] = field(default_factory=list)
     stats: list[tuple[str, dict[str, int]]] = field(default_factory=list)
     reports: list[tuple[str, dict]] = field(default_factory=list)
+    dumps: int = 0  # dump files written so far: numbering continues across pipelines
 
 
 def run_pipeline(graph: Graph, passes: list[Pass], inst: Instrumentation | None = None) -> Graph:
@@ -164,8 +165,8 @@ def run_pipeline(graph: Graph, passes: list[Pass], inst: Instrumentation | None 
     inst = inst or Instrumentation()
     if inst.verify:
         verify(graph)  # the input: an invalid graph is the user's error, not a pass's
-    if inst.dump_dir is not None:
-        _dump(graph, inst.dump_dir, 0, "input")
+    if inst.dump_dir is not None and inst.dumps == 0:
+        _dump(graph, inst, "input")
     for index, p in enumerate(passes):
         before = print_graph(graph) if inst.reproducer is not None else None
         start = time.perf_counter()
@@ -191,12 +192,15 @@ def run_pipeline(graph: Graph, passes: list[Pass], inst: Instrumentation | None 
             inst.out.write(f"// -----// IR Dump After {p.spec()} //----- //\n")
             inst.out.write(print_graph(graph, elide_bytes=inst.elide_bytes))
         if inst.dump_dir is not None:
-            _dump(graph, inst.dump_dir, index + 1, p.name)
+            _dump(graph, inst, p.name)
     return graph
 
 
-def _dump(graph: Graph, directory: Path, index: int, name: str) -> None:
-    write_ir(graph, directory / f"{index:02d}-{name}.ir")
+def _dump(graph: Graph, inst: Instrumentation, name: str) -> None:
+    """The next numbered dump (00-input.ir, then one per pass, across every pipeline the
+    same Instrumentation runs, e.g. the several pipelines of `edgeir compile`)."""
+    write_ir(graph, inst.dump_dir / f"{inst.dumps:02d}-{name}.ir")
+    inst.dumps += 1
 
 
 def _reproduce(inst: Instrumentation, before: str | None, rest: list[Pass]) -> None:

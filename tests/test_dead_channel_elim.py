@@ -199,3 +199,27 @@ def test_pruned_model_compiles_and_stays_bit_exact(name, tmp_path):
     for i, s in enumerate(samples + others):
         want = interp.run(graph if i < len(samples) else pruned, s)[out]
         assert got[out][i].tobytes() == want.tobytes(), f"sample {i}"
+
+
+def test_compile_stats_dumps_and_refused_pipeline(tmp_path, capsys):
+    """compile --stats prints the pruning table, --dump-dir numbers the front and back end
+    passes in one sequence, -p (meaningless for compile) is refused, and quantize --val takes
+    a validation file with labels."""
+    here = Path(__file__).resolve().parents[1] / "examples" / "vibration"
+    dumps = tmp_path / "ir"
+    dumps.mkdir()
+    assert main(["compile", str(here / "model.onnx"), "--calib", str(here / "calib.npz"),
+                 "--prune", "exact", "--target", "cortex-m4", "-o", str(tmp_path / "c"),
+                 "--stats", "--dump-dir", str(dumps), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "dead-channel-elim (exact)" in err and "130 zero-weight" in err
+    names = sorted(p.name for p in dumps.glob("*.ir"))
+    assert names[0] == "00-input.ir" and names[-1].endswith("-place-weights.ir")
+    assert [int(n[:2]) for n in names] == list(range(len(names)))  # one sequence, no clash
+    assert main(["compile", str(here / "model.onnx"), "-p", "canonicalize", "--float",
+                 "-o", str(tmp_path / "x")]) == 2
+    assert "-p: error: compile runs its own pipelines" in capsys.readouterr().err
+    assert main(["quantize", str(here / "model.onnx"), "--calib", str(here / "calib.npz"),
+                 "--val", str(here / "val.npz"), "--report", str(tmp_path / "r.json"),
+                 "-o", str(tmp_path / "q.ir"), "-q"]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["data"].endswith("val.npz")
