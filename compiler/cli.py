@@ -117,21 +117,27 @@ def save_npz(arrays: dict[str, np.ndarray], path: str) -> None:
 # -- commands -------------------------------------------------------------------------------
 
 
-def _run_passes(graph: Graph, args: argparse.Namespace) -> Graph:
-    from compiler.pipeline import Instrumentation, load_plugin, parse_pipeline, run_pipeline
+def _instrumentation(args: argparse.Namespace):
+    """The pass instrumentation the pipeline flags ask for (opt and compile share them)."""
+    from compiler.pipeline import Instrumentation
 
-    for plugin in getattr(args, "plugin", None) or []:  # `opt --plugin`: register its passes
-        load_plugin(plugin)
-    passes = parse_pipeline(args.pipeline or "")
-    inst = Instrumentation(
+    return Instrumentation(
         print_after_all=args.print_ir_after_all,
         print_after_change=args.print_ir_after_change,
         dump_dir=Path(args.dump_dir) if args.dump_dir else None,
         time_passes=args.time_passes,
         verify=not args.no_verify,
         reproducer=Path(args.reproducer) if args.reproducer else None,
-        elide_bytes=None if args.print_constants else 1024,
-    )
+        elide_bytes=None if args.print_constants else 1024)
+
+
+def _run_passes(graph: Graph, args: argparse.Namespace) -> Graph:
+    from compiler.pipeline import load_plugin, parse_pipeline, run_pipeline
+
+    for plugin in getattr(args, "plugin", None) or []:  # `opt --plugin`: register its passes
+        load_plugin(plugin)
+    passes = parse_pipeline(args.pipeline or "")
+    inst = _instrumentation(args)
     run_pipeline(graph, passes, inst)
     if args.time_passes:
         _print_timings(inst.timings)
@@ -438,7 +444,6 @@ def _val_samples(graph: Graph, path: str) -> list:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from backends.c.driver import compile_model
-    from compiler.pipeline import Instrumentation
 
     graph = load_model(args.model, parse_input_shapes(args.input_shape))
     name = args.name
@@ -450,14 +455,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         raise EdgeirError("compile runs its own pipelines; -p is for `edgeir opt`", "-p",
                           "run custom passes with `edgeir opt MODEL -p ... -o OUT.ir`, then "
                           "compile OUT.ir", "usage")
-    inst = Instrumentation(
-        print_after_all=args.print_ir_after_all,
-        print_after_change=args.print_ir_after_change,
-        dump_dir=Path(args.dump_dir) if args.dump_dir else None,
-        time_passes=args.time_passes,
-        verify=not args.no_verify,
-        reproducer=Path(args.reproducer) if args.reproducer else None,
-        elide_bytes=None if args.print_constants else 1024)
+    inst = _instrumentation(args)
     report = compile_model(graph, Path(args.output), name, args.target, args.calib,
                            args.float, args.observer, args.model, inst,
                            args.allow_soft_float, progress=None if args.quiet else print,

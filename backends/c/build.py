@@ -103,6 +103,25 @@ def build_host(outdir: Path, sanitize: bool = False, cc: str = "gcc") -> Path:
     return target
 
 
+def checked_inputs(report: dict, feeds: dict[str, np.ndarray], batch: bool) -> list[np.ndarray]:
+    """The feeds in the order of report.json's inputs, little-endian, after checking their
+    names, shapes and dtypes (with ``batch``, samples stacked on a new first axis)."""
+    arrays = []
+    for spec in report["inputs"]:
+        if spec["name"] not in feeds:
+            raise EdgeirError(f"missing input {spec['name']!r}", None,
+                              f"the model's inputs are {[x['name'] for x in report['inputs']]}",
+                              "input")
+        array = np.asarray(feeds[spec["name"]])
+        want = DTYPES[spec["dtype"]]
+        shape = list(array.shape[1:]) if batch else list(array.shape)
+        if shape != spec["shape"] or array.dtype != want:
+            raise EdgeirError(f"input {spec['name']!r} is {array.dtype}{list(array.shape)}, "
+                              f"the model expects {want}{spec['shape']}", None, None, "input")
+        arrays.append(array.astype(want.newbyteorder("<")))
+    return arrays
+
+
 def run_host(outdir: Path, feeds: dict[str, np.ndarray], sanitize: bool = False,
              batch: bool = False) -> dict:
     """Outputs by name of the compiled model in ``outdir`` for inputs by name. With
@@ -112,19 +131,9 @@ def run_host(outdir: Path, feeds: dict[str, np.ndarray], sanitize: bool = False,
     exe = build_host(outdir, sanitize)
     with tempfile.TemporaryDirectory() as tmp:
         args = []
-        for spec in report["inputs"]:
-            if spec["name"] not in feeds:
-                raise EdgeirError(f"missing input {spec['name']!r}", None,
-                                  f"the model's inputs are {[x['name'] for x in report['inputs']]}",
-                                  "input")
-            array = np.asarray(feeds[spec["name"]])
-            want = DTYPES[spec["dtype"]]
-            shape = list(array.shape[1:]) if batch else list(array.shape)
-            if shape != spec["shape"] or array.dtype != want:
-                raise EdgeirError(f"input {spec['name']!r} is {array.dtype}{list(array.shape)}, "
-                                  f"the model expects {want}{spec['shape']}", None, None, "input")
+        for array in checked_inputs(report, feeds, batch):
             path = Path(tmp) / f"in{len(args)}.bin"
-            path.write_bytes(np.ascontiguousarray(array).astype(want.newbyteorder("<")).tobytes())
+            path.write_bytes(np.ascontiguousarray(array).tobytes())
             args.append(str(path))
         outs = [str(Path(tmp) / f"out{i}.bin") for i in range(len(report["outputs"]))]
         proc = subprocess.run([str(exe), *args, *outs], capture_output=True, text=True)

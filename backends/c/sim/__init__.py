@@ -56,20 +56,9 @@ def _cpu(report: dict) -> str:
 
 
 def _samples(report: dict, feeds: dict[str, np.ndarray], batch: bool) -> list[list[bytes]]:
-    arrays = []
-    for spec in report["inputs"]:
-        if spec["name"] not in feeds:
-            raise EdgeirError(f"missing input {spec['name']!r}", None,
-                              f"the model's inputs are {[x['name'] for x in report['inputs']]}",
-                              "input")
-        array = np.asarray(feeds[spec["name"]])
-        want = DTYPES[spec["dtype"]]
-        shape = list(array.shape[1:]) if batch else list(array.shape)
-        if shape != spec["shape"] or array.dtype != want:
-            raise EdgeirError(f"input {spec['name']!r} is {array.dtype}{list(array.shape)}, "
-                              f"the model expects {want}{spec['shape']}", None, None, "input")
-        arrays.append(array.astype(want.newbyteorder("<")) if batch else
-                      array.astype(want.newbyteorder("<"))[None])
+    from backends.c.build import checked_inputs
+
+    arrays = [a if batch else a[None] for a in checked_inputs(report, feeds, batch)]
     n = {len(a) for a in arrays}
     if len(n) > 1:
         raise EdgeirError(f"the inputs hold different numbers of samples: {sorted(n)}", None,
