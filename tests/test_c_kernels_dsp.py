@@ -165,3 +165,20 @@ def test_depthwise_seeds_reach_the_dsp_kernel_and_its_fast_path():
             a = node.attrs
             fast += node.operands[1].type.shape[2] == 3 and a.get("dilations", (1, 1))[1] == 1
     assert fast >= 3
+
+
+def test_requantization_shortcut_equals_tflm(tmp_path):
+    """mbqm, the DSP kernels' two-step requantization, against edgeir_mbqm (TFLM's
+    MultiplyByQuantizedMultiplier) on edge cases and 20 million pseudo-random ones, built
+    with AddressSanitizer and UndefinedBehaviorSanitizer (tests/c/dsp_requant.c)."""
+    import subprocess
+    from pathlib import Path
+
+    from backends.c.build import SANITIZE_FLAGS
+
+    root = Path(__file__).resolve().parents[1]
+    exe = tmp_path / "requant"
+    subprocess.run(["gcc", *SANITIZE_FLAGS, f"-I{root / 'backends' / 'c' / 'runtime'}",
+                    str(root / "tests" / "c" / "dsp_requant.c"), "-o", str(exe)], check=True)
+    out = subprocess.run([str(exe)], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "20000000 cases, all equal", out.stdout

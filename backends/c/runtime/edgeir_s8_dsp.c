@@ -86,7 +86,8 @@ static inline int32_t wadd(int32_t a, int32_t b) { /* a + b, wrapped like the po
  * instructions: gemmlowp's doubling high multiply with its sign-dependent nudge and
  * truncating division, (ab + nudge) / 2^31, equals floor((ab + 2^30) / 2^31) for both signs
  * of ab (one SMLAL-style multiply-add and a 64-bit shift); the rounding right shift is
- * edgeir_rdbpot's. The saturating case a == b == INT32_MIN needs a negative multiplier. */
+ * edgeir_rdbpot's. The saturating case a == b == INT32_MIN needs a negative multiplier.
+ * tests/c/dsp_requant.c checks it against edgeir_mbqm. */
 static inline int32_t mbqm(int32_t x, int32_t mult, int32_t shift) {
   const int32_t a = shift > 0 ? (int32_t)((uint32_t)x << shift) : x;
   const int32_t right = shift > 0 ? 0 : -shift;

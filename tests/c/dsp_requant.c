@@ -1,0 +1,48 @@
+/* The DSP kernels' requantization shortcut (mbqm in edgeir_s8_dsp.c) against the portable
+ * edgeir_mbqm (TFLM's MultiplyByQuantizedMultiplier): edge cases and pseudo-random ones.
+ * Built by tests/test_c_kernels_dsp.py with AddressSanitizer and UBSan; prints the count. */
+#include <stdio.h>
+
+#include "edgeir_s8_dsp.c"
+
+static uint64_t state = 0x9E3779B97F4A7C15u;
+static uint32_t next(void) { /* xorshift64* */
+  state ^= state >> 12;
+  state ^= state << 25;
+  state ^= state >> 27;
+  return (uint32_t)((state * 0x2545F4914F6CDD1Du) >> 32);
+}
+
+static int check(int32_t x, int32_t m, int32_t s) {
+  const int32_t want = edgeir_mbqm(x, m, s), got = mbqm(x, m, s);
+  if (want != got) {
+    printf("mismatch x=%ld m=%ld s=%ld: %ld != %ld\n", (long)x, (long)m, (long)s, (long)got,
+           (long)want);
+    return 1;
+  }
+  return 0;
+}
+
+int main(void) {
+  static const int32_t xs[] = {0, 1, -1, 2, -2, 3, -3, 127, -128, 255, -256, 1 << 20,
+                               -(1 << 20), INT32_MAX, INT32_MIN, INT32_MAX - 1, INT32_MIN + 1};
+  static const int32_t ms[] = {0, 1, 1 << 30, (1 << 30) + 1, INT32_MAX, INT32_MAX - 1,
+                               1518500250, 1431655765};
+  long n = 0;
+  int bad = 0, s;
+  size_t i, j;
+  for (i = 0; i < sizeof xs / sizeof xs[0]; ++i)
+    for (j = 0; j < sizeof ms / sizeof ms[0]; ++j)
+      for (s = -31; s <= 0; ++s, ++n) bad |= check(xs[i], ms[j], s);
+  for (; n < 20000000L; ++n) {
+    const int32_t x = (int32_t)(next() >> (next() & 31)) * ((next() & 1) ? 1 : -1);
+    const int32_t m = (int32_t)(0x40000000u | (next() & 0x3FFFFFFFu));
+    const int32_t sh = -(int32_t)(next() % 32);
+    const int32_t small = (int32_t)(next() & 0xFFFF) - 0x8000; /* accumulators near zero */
+    bad |= check(x, m, sh);
+    bad |= check(small, m, sh);
+    if ((next() & 7) == 0) bad |= check(x >> 8, m, (int32_t)(next() % 8)); /* left shifts */
+  }
+  printf("%ld cases, %s\n", n, bad ? "MISMATCH" : "all equal");
+  return bad;
+}
