@@ -264,21 +264,7 @@ def _conv_s8_dsp(m: Module, node: Node, a: Attrs) -> str:
             f"{m.out(node)}, (int8_t *)(arena + {a.scratch_offsets[0]}));")
 
 
-@emitter("edgeir_fc_s8_dsp")
-def _fc_s8_dsp(m: Module, node: Node, a: Attrs) -> str:
-    x, w, b = node.operands
-    batch, k = x.type.shape
-    o = w.type.shape[0]
-    params = m.param("edgeir_fc_s8_params", f"{batch}, {k}, {o}, {a.out_zp}, {a.act_min}, "
-                     f"{a.act_max}")
-    mult = per_channel(m, a.multiplier, o, "mult")
-    shift = per_channel(m, a.shift, o, "shift")
-    wname = m.const_array(w, dsp_weights(w.data), align=4)
-    return (f"edgeir_fc_s8_dsp(&{params}, {m.ptr(x)}, {wname}, "
-            f"{m.const_array(b)}, {mult}, {shift}, {m.out(node)});")
-
-
-@emitter("edgeir_fc_s8")
+@emitter("edgeir_fc_s8", "edgeir_fc_s8_dsp")
 def _fc_s8(m: Module, node: Node, a: Attrs) -> str:
     x, w, b = node.operands
     batch, k = x.type.shape
@@ -287,8 +273,10 @@ def _fc_s8(m: Module, node: Node, a: Attrs) -> str:
                      f"{a.act_max}")
     mult = per_channel(m, a.multiplier, o, "mult")
     shift = per_channel(m, a.shift, o, "shift")
-    return (f"edgeir_fc_s8(&{params}, {m.ptr(x)}, {m.const_array(w)}, {m.const_array(b)}, "
-            f"{mult}, {shift}, {m.out(node)});")
+    wname = (m.const_array(w, dsp_weights(w.data), align=4) if a.impl == "edgeir_fc_s8_dsp"
+             else m.const_array(w))
+    return (f"{a.impl}(&{params}, {m.ptr(x)}, {wname}, {m.const_array(b)}, {mult}, {shift}, "
+            f"{m.out(node)});")
 
 
 @emitter("edgeir_add_s8")

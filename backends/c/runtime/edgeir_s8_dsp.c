@@ -206,20 +206,23 @@ static __attribute__((noinline)) void mac_2x2(const uint32_t *x, const int8_t *w
   acc[3] = a11;
 }
 
+/* One 4-group of a channel pair against one pixel's pair words pe (even) and po (odd). */
+#define DSP_STEP_2X1(pe, po, w)                                                               \
+  do {                                                                                        \
+    const uint32_t wa = ld32(w), wb = ld32((w) + 4);                                          \
+    a0 = dsp_smlad(dsp_even(wa), (pe), a0);                                                   \
+    a0 = dsp_smlad(dsp_odd(wa), (po), a0);                                                    \
+    a1 = dsp_smlad(dsp_even(wb), (pe), a1);                                                   \
+    a1 = dsp_smlad(dsp_odd(wb), (po), a1);                                                    \
+  } while (0)
+
 /* acc[0..1] = channels 0 and 1 of one pixel whose groups are `stride` words apart (even
  * word first, odd word `odd` words later) */
 static inline void mac_2x1(const uint32_t *x, int32_t stride, int32_t odd, const int8_t *w_,
                            int32_t g, int32_t *acc) {
   const int8_t *w = (const int8_t *)__builtin_assume_aligned(w_, 4);
   int32_t a0 = acc[0], a1 = acc[1];
-  for (; g > 0; --g, x += stride, w += 8) {
-    const uint32_t pe = x[0], po = x[odd];
-    const uint32_t wa = ld32(w), wb = ld32(w + 4);
-    a0 = dsp_smlad(dsp_even(wa), pe, a0);
-    a0 = dsp_smlad(dsp_odd(wa), po, a0);
-    a1 = dsp_smlad(dsp_even(wb), pe, a1);
-    a1 = dsp_smlad(dsp_odd(wb), po, a1);
-  }
+  for (; g > 0; --g, x += stride, w += 8) DSP_STEP_2X1(x[0], x[odd], w);
   acc[0] = a0;
   acc[1] = a1;
 }
@@ -422,12 +425,8 @@ static inline void fc_2(const int8_t *x, const int8_t *w_, int32_t g, int32_t *a
   const int8_t *w = (const int8_t *)__builtin_assume_aligned(w_, 4);
   int32_t a0 = acc[0], a1 = acc[1];
   for (; g > 0; --g, x += 4, w += 8) {
-    const uint32_t v = ld32(x), pe = dsp_even(v), po = dsp_odd(v);
-    const uint32_t wa = ld32(w), wb = ld32(w + 4);
-    a0 = dsp_smlad(dsp_even(wa), pe, a0);
-    a0 = dsp_smlad(dsp_odd(wa), po, a0);
-    a1 = dsp_smlad(dsp_even(wb), pe, a1);
-    a1 = dsp_smlad(dsp_odd(wb), po, a1);
+    const uint32_t v = ld32(x);
+    DSP_STEP_2X1(dsp_even(v), dsp_odd(v), w);
   }
   acc[0] = a0;
   acc[1] = a1;
