@@ -17,6 +17,10 @@ def build(op: str, operands: Iterable[Value], attrs: dict[str, Any] | None = Non
     """A new node whose result types come from the op's type inference."""
     operands = list(operands)
     opdef = ops.get(op)
+    n = len(operands)
+    if n < opdef.min_operands or (opdef.max_operands is not None and n > opdef.max_operands):
+        # inference indexes the operands: the count is checked first, as the verifier does
+        raise ops.InferError(f"'{op}' takes operands ({', '.join(opdef.operands)}), got {n}")
     probe = Node(op, [], [], attrs, loc)  # attributes only; no uses recorded
     types = opdef.infer(opdef.attrs_of(probe), [v.type for v in operands])
     return Node(op, operands, types, attrs, loc, names)

@@ -301,6 +301,31 @@ class PlanMemory(Pass):
                                  "sum-of-buffers": sum(b.size for b in bufs)})
 
 
+def _check_plan_attrs(graph: Graph) -> None:
+    """The plan's attributes have the types and ranges check_plan reads (a graph parsed
+    from .ir text can hold anything there): a ValueError names the first that does not."""
+    def ints(value: object, what: str) -> tuple[int, ...]:
+        if not isinstance(value, (tuple, list)) or any(type(v) is not int for v in value):
+            raise ValueError(f"{what} must be a list of integers, not {value!r}")
+        return tuple(value)
+
+    for key, least in (("arena_size", 0), ("alignment", 1)):
+        value = graph.attrs.get(key, least)
+        if type(value) is not int or value < least:
+            raise ValueError(f"graph attribute {key} must be an integer of at least {least}, "
+                             f"not {value!r}")
+    ints(graph.attrs.get("input_offsets", ()), "graph attribute input_offsets")
+    for node in graph.nodes:
+        rule = ints(node.attrs.get("overlap", ()), f"{node.label}: overlap")
+        if len(rule) % 3 or any(not 0 <= rule[k] < len(node.operands)
+                                for k in range(0, len(rule), 3)):
+            raise ValueError(f"{node.label}: overlap {list(rule)} is not triples (operand "
+                             "index, delta, exact) of this node's operands")
+        scratch = node.attrs.get("scratch")
+        if scratch and ints(scratch, f"{node.label}: scratch")[0] < 0:
+            raise ValueError(f"{node.label}: scratch {list(scratch)} is negative")
+
+
 def check_plan(graph: Graph) -> None:
     """The plan's invariants: inside the arena, aligned, and no two live buffers overlap
     unless a node's overlap rule allows exactly that (result at most delta after the
@@ -308,6 +333,7 @@ def check_plan(graph: Graph) -> None:
     size = graph.attrs.get("arena_size")
     if size is None:
         return
+    _check_plan_attrs(graph)
     alignment = graph.attrs.get("alignment", 1)
     if any("offsets" not in n.attrs for n in graph.nodes):
         raise ValueError("some nodes have no arena offsets: rerun plan-memory")

@@ -32,6 +32,15 @@ def check_len(attrs: Attrs, name: str, n: int) -> None:
         raise InferError(f"attribute '{name}' needs {n} values, got {len(value)}")
 
 
+def check_window(attrs: Attrs, *names: str) -> None:
+    """Strides and dilations at least 1, pads (and output padding) at least 0."""
+    for name in names:
+        least = 0 if name in ("pads", "output_padding") else 1
+        if min(getattr(attrs, name)) < least:
+            raise InferError(f"attribute '{name}' must be at least {least}, got "
+                             f"{list(getattr(attrs, name))}")
+
+
 def window_out(size: int, k: int, stride: int, dil: int, pad_lo: int, pad_hi: int,
                ceil: bool = False) -> int:
     """Output length of a sliding window (ONNX rule, incl. ceil mode's last-window check)."""
@@ -99,6 +108,7 @@ def _infer_conv(attrs: Attrs, types: Sequence[TensorType]) -> list[TensorType]:
     for name in ("strides", "dilations"):
         check_len(attrs, name, 2)
     check_len(attrs, "pads", 4)
+    check_window(attrs, "strides", "dilations", "pads")
     dtype = same_dtype(types)
     n, c, h, w = nchw_shape(types[0].shape, attrs.layout)
     o, ci, kh, kw = conv_weight_oihw(types[1].shape, attrs.layout)
@@ -168,6 +178,9 @@ def _infer_convt(attrs: Attrs, types: Sequence[TensorType]) -> list[TensorType]:
     for name in ("strides", "dilations", "output_padding"):
         check_len(attrs, name, 2)
     check_len(attrs, "pads", 4)
+    check_window(attrs, "strides", "dilations", "output_padding")  # pads < 0: output_shape
+    if attrs.group < 1:
+        raise InferError(f"group must be at least 1, got {attrs.group}")
     dtype = same_dtype(types)
     n, c, h, w = nchw_shape(types[0].shape, attrs.layout)
     if len(types[1].shape) != 4:
@@ -365,6 +378,7 @@ def _infer_pool(attrs: Attrs, types: Sequence[TensorType]) -> list[TensorType]:
     check_len(attrs, "pads", 4)
     if min(attrs.kernel) < 1 or min(attrs.strides) < 1 or min(attrs.dilations) < 1:
         raise InferError("kernel, strides and dilations must be positive")
+    check_window(attrs, "pads")
     n, c, h, w = nchw_shape(types[0].shape, attrs.layout)
     oh, ow = _pool_out_hw(attrs, h, w)
     return [TensorType(types[0].dtype, layout_shape(n, c, oh, ow, attrs.layout), types[0].quant)]

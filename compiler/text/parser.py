@@ -140,7 +140,11 @@ class _Builder:
             if not info.min <= int(text) <= info.max:
                 raise ValueError(f"{text} does not fit {dtype}")
             return int(text)
-        return dtype.type(text)
+        with np.errstate(over="ignore"):
+            value = dtype.type(text)
+        if np.isinf(value) and "inf" not in text.lower():
+            raise ValueError(f"{text} does not fit {dtype}")
+        return value
 
     def _from_bytes(self, raw: bytes, dtype: np.dtype, ttype: TensorType, tok: Any) -> np.ndarray:
         if len(raw) != ttype.numel * dtype.itemsize:
