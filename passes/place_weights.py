@@ -7,8 +7,9 @@ Policies (``pin``): ``none`` (the default: every weight stays in the weights reg
 usually flash), ``all``, or ``hot``: the constants read most per multiply-accumulate
 first (bytes read per MAC of the layer that reads them, e.g. fully connected weights
 before convolution weights, which are reused over the image), while they fit ``budget``
-bytes. An int8 layer's weights are pinned with its per-channel requantization tables
-(8 bytes per output channel, counted in the budget and in ``pinned_bytes``). Constant
+bytes. An int8 layer's weights are pinned with its per-channel requantization tables; the
+budget and ``pinned_bytes`` count the bytes the C backend emits (its kernels' layouts and
+tables: backends.c.lower.table_bytes). Constant
 names are made unique first so that the decision is unambiguous.
 Preserves: all semantics.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from backends.c.lower import table_bytes
 from compiler import ops
 from compiler.diagnostics import EdgeirError
 from compiler.ir import Graph
@@ -40,16 +42,12 @@ class PlaceWeights(Pass):
             seen[c.name] = n + 1
             if n:
                 c.name = f"{c.name}_{n}"
-        heat, size = {}, {c.name: c.type.nbytes for c in graph.constants}
+        heat, size = {}, table_bytes(graph)
         for node in graph.nodes:
             macs = max(ops.get(node.op).macs_of(node), 1)
             for v in node.operands:
                 if v.is_constant:
                     heat[v.name] = max(heat.get(v.name, 0.0), v.type.nbytes / macs)
-            w = node.operands[1] if len(node.operands) > 1 else None
-            if node.op in ("qconv2d", "qfully_connected") and w is not None and w.is_constant:
-                # the per-channel multiplier and shift tables the C backend pins with them
-                size[w.name] += 8 * node.results[0].type.shape[-1]
         used = [c for c in graph.constants if c.uses]
         if self.pin == "none":
             chosen = []

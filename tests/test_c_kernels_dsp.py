@@ -44,13 +44,16 @@ def conv_graph(seed: int) -> Graph:
     return g
 
 
-def fc_graph(seed: int) -> Graph:
+def fc_graph(seed: int, last_real: float | None = None) -> Graph:
+    """A fully connected layer; ``last_real``: its last channel's real multiplier."""
     rng = np.random.default_rng(seed)
     batch, k, n = int(rng.integers(1, 4)), int(rng.integers(1, 70)), int(rng.integers(1, 20))
     g = Graph(f"fc{seed}")
     xq, oq = PerTensor(0.04, int(rng.integers(-20, 20))), PerTensor(0.2, int(rng.integers(-9, 9)))
     x = g.add_input(TensorType("i8", (batch, k), xq), "x")
     ws = rng.uniform(0.002, 0.02, n)
+    if last_real is not None:
+        ws[-1] = last_real * oq.scale / xq.scale
     w = g.adopt_constant(constant(rng.integers(-127, 128, (n, k), dtype=np.int8), "w",
                                   PerAxis(0, tuple(ws), (0,) * n)))
     b = g.adopt_constant(constant(rng.integers(-5000, 5000, n).astype(np.int32), "b",
@@ -103,12 +106,14 @@ def test_shapes_cover_the_hard_cases():
 
 
 def depthwise_graph(seed: int) -> Graph:
-    """A depthwise conv the in-place DSP kernel takes: half the seeds 3-wide with stride 1
-    or 2 (its SMLAD path), the others any kernel, stride, dilation and padding."""
+    """A depthwise conv the in-place DSP kernel takes: half the seeds 3x3 with stride 1 or 2
+    (its unrolled path, for whole groups of 4 channels), the others any kernel, stride,
+    dilation and padding; channel counts with and without a partial last group; every
+    fourth seed a narrower activation range than int8's (the clamp after saturation)."""
     rng = np.random.default_rng(seed)
     while True:
-        h, w, c = int(rng.integers(2, 12)), int(rng.integers(2, 12)), int(rng.integers(2, 9))
-        kh = int(rng.integers(1, 5))
+        h, w, c = int(rng.integers(2, 12)), int(rng.integers(2, 12)), int(rng.integers(2, 14))
+        kh = 3 if seed % 2 == 0 else int(rng.integers(1, 5))
         kw = 3 if seed % 2 == 0 else int(rng.integers(1, 5))
         s = int(rng.integers(1, 3))
         d = 1 if seed % 2 == 0 else int(rng.integers(1, 3))
@@ -133,11 +138,14 @@ def depthwise_graph(seed: int) -> Graph:
                  "x_zp": x.type.quant.zero_point, "out_zp": oq.zero_point,
                  "multiplier": tuple(p[0] for p in pairs), "shift": tuple(p[1] for p in pairs)},
                 loc="dw")
+    if seed % 4 == 0:
+        node.attrs["act_min"], node.attrs["act_max"] = (int(rng.integers(-120, -20)),
+                                                        int(rng.integers(20, 120)))
     g.add_output(g.append(node).result, "y")
     return g
 
 
-@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("seed", range(12))
 def test_dsp_depthwise_inplace_bit_exact(seed, tmp_path):
     graph = depthwise_graph(seed)
     reference = parse(print_graph(graph))
@@ -156,15 +164,18 @@ def test_dsp_depthwise_inplace_bit_exact(seed, tmp_path):
 def test_depthwise_seeds_reach_the_dsp_kernel_and_its_fast_path():
     from compiler.pipeline import parse_pipeline, run_pipeline
 
-    fast = 0
-    for seed in range(10):
+    fast = partial = clamped = 0
+    for seed in range(12):
         g = depthwise_graph(seed)
         run_pipeline(g, parse_pipeline("lower-c{dsp=true},plan-memory"))
         node = g.nodes[0]
         if node.attrs["impl"] == "edgeir_depthwise_conv_s8_inplace_dsp":
-            a = node.attrs
-            fast += node.operands[1].type.shape[2] == 3 and a.get("dilations", (1, 1))[1] == 1
-    assert fast >= 3
+            a, (c, kh, kw, _) = node.attrs, node.operands[1].type.shape
+            is_fast = kh == kw == 3 and a.get("dilations", (1, 1))[1] == 1 and c >= 4
+            fast += is_fast
+            partial += c % 4 != 0
+            clamped += is_fast and (a.get("act_min", -128), a.get("act_max", 127)) != (-128, 127)
+    assert fast >= 3 and partial >= 3 and clamped >= 1, (fast, partial, clamped)
 
 
 def test_requantization_shortcut_equals_tflm(tmp_path):
@@ -182,3 +193,18 @@ def test_requantization_shortcut_equals_tflm(tmp_path):
                     str(root / "tests" / "c" / "dsp_requant.c"), "-o", str(exe)], check=True)
     out = subprocess.run([str(exe)], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "20000000 cases, all equal", out.stdout
+
+
+@pytest.mark.parametrize("real", [0.3, 0.7, 1.5])
+def test_requantization_outside_the_records_keeps_the_portable_kernel(real, tmp_path):
+    """A channel whose real multiplier is >= 1/4 (shift > -2) does not fit edgeir_rq: the
+    layer keeps the portable kernel, and stays bit-exact."""
+    graph = fc_graph(2, last_real=real)
+    reference = parse(print_graph(graph))
+    report = compile_model(graph, tmp_path / "out", "net", "host", inplace=False, dsp=True)
+    assert {layer["kernel"] for layer in report["layers"]} == {"edgeir_fc_s8"}
+    rng = np.random.default_rng(7)
+    feeds = {"x": rng.integers(-128, 128, (2, *graph.inputs[0].type.shape), dtype=np.int8)}
+    got = run_host(tmp_path / "out", feeds, sanitize=True, batch=True)["y"]
+    for i in range(2):
+        assert got[i].tobytes() == interp.run(reference, {"x": feeds["x"][i]})["y"].tobytes()

@@ -57,6 +57,10 @@ def kernel_file(impl: str) -> str:
     raise KeyError(impl)
 
 
+# Kernel structs emitted as const tables: their number of int32 fields.
+STRUCTS = {"edgeir_rq": 4}
+
+
 @dataclass
 class Module:
     """The pieces of the generated C, filled in by the emitters."""
@@ -88,6 +92,9 @@ class Module:
         if ctype == "float":
             items = [c_float(float(v)) for v in flat]
             self.uses_math |= any(not np.isfinite(v) for v in flat)
+        elif ctype in STRUCTS:  # records of int32 fields, one per row of data
+            rows = np.ascontiguousarray(data).reshape(-1, STRUCTS[ctype])
+            items = ["{" + ", ".join(str(int(v)) for v in row) + "}" for row in rows]
         else:
             items = [str(int(v)) for v in flat]
         lines = [", ".join(items[i:i + 16]) for i in range(0, len(items), 16)] or ["0"]
@@ -95,8 +102,9 @@ class Module:
         note = f" /* {comment} */" if comment else ""
         size = max(len(items), 1)
         up = self.name.upper()
-        nbytes = size * np.dtype({"float": np.float32, "int8_t": np.int8, "uint8_t": np.uint8,
-                                  "int32_t": np.int32, "int64_t": np.int64}[ctype]).itemsize
+        nbytes = size * (4 * STRUCTS[ctype] if ctype in STRUCTS else np.dtype(
+            {"float": np.float32, "int8_t": np.int8, "uint8_t": np.uint8, "int32_t": np.int32,
+             "int64_t": np.int64}[ctype]).itemsize)
         if pinned:
             self.pinned_bytes += nbytes
         else:
@@ -210,12 +218,32 @@ def per_channel(m: Module, values: Sequence[int], channels: int, stem: str) -> s
     return m.table(data, "int32_t", stem, pinned=m.layer_pinned)
 
 
+def rq_records(m: Module, bias: np.ndarray, multiplier: Sequence[int], shift: Sequence[int],
+               channels: int, pad_to: int) -> str:
+    """The DSP kernels' per-channel bias and requantization (edgeir_rq: bias, mult,
+    round = 2^(r-2), shift = r - 1 for a shift of -r), padded with zero channels to a
+    multiple of ``pad_to``; pinned into SRAM with its layer's weights. A zero multiplier
+    gives 0 for any shift (r = 2 then). lower-c admits only layers whose channels fit."""
+    mult = np.broadcast_to(np.asarray(multiplier, np.int64), (channels,))
+    r = -np.broadcast_to(np.asarray(shift, np.int64), (channels,))
+    r = np.where(mult == 0, 2, r)
+    if np.any((r < 2) | (r > 31)) or np.any((mult != 0) & ((mult < 2**30) | (mult >= 2**31))):
+        raise ValueError("requantization outside the DSP kernels' range (lower-c checks it)")
+    n = -(-channels // pad_to) * pad_to
+    rec = np.zeros((n, 4), np.int64)
+    rec[:, 2:] = 1  # the padding channels: mult 0, r = 2
+    rec[:channels, 0] = np.asarray(bias, np.int64).reshape(-1)[:channels]
+    rec[:channels, 1] = mult
+    rec[:channels, 2] = np.left_shift(1, r - 2)
+    rec[:channels, 3] = r - 1
+    return m.table(rec, "edgeir_rq", "rq", pinned=m.layer_pinned)
+
+
 # -- int8 -------------------------------------------------------------------------------------
 
 
 @emitter("edgeir_conv_s8", "edgeir_depthwise_conv_s8", "edgeir_conv_s8_hwio",
-         "edgeir_depthwise_conv_s8_inplace", "edgeir_depthwise_conv_s8_inplace_dsp",
-         "edgeir_pointwise_conv_s8",
+         "edgeir_depthwise_conv_s8_inplace", "edgeir_pointwise_conv_s8",
          "edgeir_pointwise_conv_s8_reverse")
 def _conv_s8(m: Module, node: Node, a: Attrs) -> str:
     x, w, b = node.operands
@@ -223,8 +251,7 @@ def _conv_s8(m: Module, node: Node, a: Attrs) -> str:
     oc, kh, kw, _ = w.type.shape
     params = m.param("edgeir_conv_s8_params", f"{window(x, y, (kh, kw), a)}, {a.group}, "
                      f"{a.x_zp}, {a.out_zp}, {a.act_min}, {a.act_max}")
-    if a.impl in ("edgeir_depthwise_conv_s8", "edgeir_depthwise_conv_s8_inplace",
-                  "edgeir_depthwise_conv_s8_inplace_dsp"):
+    if a.impl in ("edgeir_depthwise_conv_s8", "edgeir_depthwise_conv_s8_inplace"):
         wname = m.const_array(w, np.transpose(w.data[..., 0], (1, 2, 0)))  # [k_h][k_w][out_c]
     elif a.impl in ("edgeir_conv_s8_hwio", "edgeir_pointwise_conv_s8",
                     "edgeir_pointwise_conv_s8_reverse"):
@@ -258,10 +285,37 @@ def _conv_s8_dsp(m: Module, node: Node, a: Attrs) -> str:
     params = m.param("edgeir_conv_s8_params", f"{window(x, node.result, (kh, kw), a)}, 1, "
                      f"{a.x_zp}, {a.out_zp}, {a.act_min}, {a.act_max}")
     wname = m.const_array(w, dsp_weights(w.data), align=4)
-    mult = per_channel(m, a.multiplier, oc, "mult")
-    shift = per_channel(m, a.shift, oc, "shift")
-    return (f"{a.impl}(&{params}, {m.ptr(x)}, {wname}, {m.const_array(b)}, {mult}, {shift}, "
-            f"{m.out(node)}, (int8_t *)(arena + {a.scratch_offsets[0]}));")
+    rq = rq_records(m, b.data, a.multiplier, a.shift, oc, 2)
+    return (f"{a.impl}(&{params}, {m.ptr(x)}, {wname}, {rq}, {m.out(node)}, "
+            f"(int8_t *)(arena + {a.scratch_offsets[0]}));")
+
+
+def dsp_depthwise_weights(w: np.ndarray) -> np.ndarray:
+    """[c][k_h][k_w][1] int8 depthwise weights in the DSP kernel's layout: channels in groups
+    of 4 (zero padded), per group and tap two words of int16 pairs, channels (0, 2) and
+    (1, 3): [c4/4][k_h * k_w][2] as int32."""
+    c = w.shape[0]
+    taps = w.reshape(c, -1).astype(np.int64)
+    c4 = -(-c // 4) * 4
+    padded = np.zeros((c4, taps.shape[1]), np.int64)
+    padded[:c] = taps
+    g = padded.reshape(c4 // 4, 4, -1).transpose(0, 2, 1)  # [group][tap][channel]
+    lo, hi = g[..., [0, 1]], g[..., [2, 3]]
+    words = (lo & 0xFFFF) | ((hi & 0xFFFF) << 16)
+    return words.astype(np.uint32).view(np.int32)
+
+
+@emitter("edgeir_depthwise_conv_s8_inplace_dsp")
+def _depthwise_s8_dsp(m: Module, node: Node, a: Attrs) -> str:
+    x, w, b = node.operands
+    oc, kh, kw, _ = w.type.shape
+    params = m.param("edgeir_conv_s8_params", f"{window(x, node.result, (kh, kw), a)}, "
+                     f"{a.group}, {a.x_zp}, {a.out_zp}, {a.act_min}, {a.act_max}")
+    wname = m.table(dsp_depthwise_weights(w.data), "int32_t", "w",
+                    f"%{w.name}: {w.type}", pinned=w.name in m.pinned)
+    rq = rq_records(m, b.data, a.multiplier, a.shift, oc, 4)
+    return (f"{a.impl}(&{params}, {m.ptr(x)}, {wname}, {rq}, {m.out(node)}, "
+            f"(int8_t *)(arena + {a.scratch_offsets[0]}));")
 
 
 @emitter("edgeir_fc_s8", "edgeir_fc_s8_dsp")
@@ -271,12 +325,14 @@ def _fc_s8(m: Module, node: Node, a: Attrs) -> str:
     o = w.type.shape[0]
     params = m.param("edgeir_fc_s8_params", f"{batch}, {k}, {o}, {a.out_zp}, {a.act_min}, "
                      f"{a.act_max}")
+    if a.impl == "edgeir_fc_s8_dsp":
+        wname = m.const_array(w, dsp_weights(w.data), align=4)
+        rq = rq_records(m, b.data, a.multiplier, a.shift, o, 2)
+        return f"{a.impl}(&{params}, {m.ptr(x)}, {wname}, {rq}, {m.out(node)});"
     mult = per_channel(m, a.multiplier, o, "mult")
     shift = per_channel(m, a.shift, o, "shift")
-    wname = (m.const_array(w, dsp_weights(w.data), align=4) if a.impl == "edgeir_fc_s8_dsp"
-             else m.const_array(w))
-    return (f"{a.impl}(&{params}, {m.ptr(x)}, {wname}, {m.const_array(b)}, {mult}, {shift}, "
-            f"{m.out(node)});")
+    return (f"{a.impl}(&{params}, {m.ptr(x)}, {m.const_array(w)}, {m.const_array(b)}, "
+            f"{mult}, {shift}, {m.out(node)});")
 
 
 @emitter("edgeir_add_s8")
@@ -305,15 +361,18 @@ def _conv_add_s8(m: Module, node: Node, a: Attrs) -> str:
                       + _ints([a.a_zp, a.b_zp, a.out_zp, a.left_shift, a.a_multiplier,
                                a.a_shift, a.b_multiplier, a.b_shift, a.out_multiplier,
                                a.out_shift, a.act_min, a.act_max]))
-    dsp = a.impl == "edgeir_conv_add_s8_dsp"
-    wname = (m.const_array(w, dsp_weights(w.data), align=4) if dsp
-             else m.const_array(w, np.transpose(w.data, (1, 2, 3, 0))))
+    residual = node.operands[1 - k]
+    tail = (f"&{aparams}, {k}, {m.ptr(residual)}, {m.out(node)}, "
+            f"(int8_t *)(arena + {a.scratch_offsets[0]}));")
+    if a.impl == "edgeir_conv_add_s8_dsp":
+        wname = m.const_array(w, dsp_weights(w.data), align=4)
+        rq = rq_records(m, b.data, ca.multiplier, ca.shift, oc, 2)
+        return f"{a.impl}(&{cparams}, {m.ptr(x)}, {wname}, {rq}, {tail}"
+    wname = m.const_array(w, np.transpose(w.data, (1, 2, 3, 0)))
     mult = per_channel(m, ca.multiplier, oc, "mult")
     shift = per_channel(m, ca.shift, oc, "shift")
-    residual = node.operands[1 - k]
     return (f"{a.impl}(&{cparams}, {m.ptr(x)}, {wname}, {m.const_array(b)}, {mult}, "
-            f"{shift}, &{aparams}, {k}, {m.ptr(residual)}, {m.out(node)}, "
-            f"(int8_t *)(arena + {a.scratch_offsets[0]}));")
+            f"{shift}, {tail}")
 
 
 @emitter("edgeir_mul_s8")

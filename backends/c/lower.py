@@ -212,20 +212,65 @@ def dsp_scratch(node: Node) -> int:
     """Bytes of scratch a DSP convolution needs: its inputs expanded to int16 pairs (two
     pixels, plus a staging row when in_c is not a multiple of 4), or int16 ring rows."""
     w = node.operands[1].type.shape
-    if _is_depthwise(node):  # int16 ring rows with their padding, and a row of in_zp
+    if _is_depthwise(node):  # ring rows of int16 pixel pairs with padding, a row of in_zp
         a = node.attrs
         ring = (w[1] - 1) * a.get("dilations", (1, 1))[0] + 1
         pads = a.get("pads", (0, 0, 0, 0))
-        return 2 * (ring + 1) * (node.operands[0].type.shape[2] + pads[1] + pads[3] + 6)
+        return 8 * (ring + 1) * (node.operands[0].type.shape[2] + pads[1] + pads[3])
     k = int(np.prod(w[1:]))
     groups = (k + 3) // 4
     return 16 * groups + (4 * groups if w[-1] % 4 else 0)
 
 
+def table_bytes(graph: Graph) -> dict[str, int]:
+    """Bytes the C backend emits for each constant of a lowered graph, in its kernel's layout
+    (DSP weights padded, depthwise DSP weights as int16), with the per-channel requantization
+    tables the emitter pins together with the weights (8 bytes per channel for the portable
+    kernels; 16 for the DSP kernels' records, which also hold the bias)."""
+    size = {c.name: c.type.nbytes for c in graph.constants}
+    for node in graph.nodes:
+        impl = node.attrs.get("impl", "")
+        conv = node
+        if impl.startswith("edgeir_conv_add_s8"):
+            conv = next(v.producer for v in node.operands
+                        if v.producer is not None and v.producer.attrs.get("impl") == "fused")
+        elif impl == "fused" or node.op not in ("qconv2d", "qfully_connected"):
+            continue
+        w = conv.operands[1]
+        if not w.is_constant:
+            continue
+        oc = conv.result.type.shape[-1]
+        if "_dsp" in impl:
+            if "depthwise" in impl:
+                c4 = -(-oc // 4) * 4
+                size[w.name] = 2 * c4 * int(np.prod(w.type.shape[1:])) + 16 * c4
+            else:
+                k4 = -(-int(np.prod(w.type.shape[1:])) // 4) * 4
+                pairs = oc + (oc & 1)
+                size[w.name] = pairs * k4 + 16 * pairs
+            if len(conv.operands) > 2:  # the bias lives in the records
+                size[conv.operands[2].name] = 0
+        else:
+            size[w.name] += 8 * oc
+    return size
+
+
+def dsp_requant_fits(node: Node) -> bool:
+    """Whether every channel's requantization has the DSP kernels' fast form (edgeir_rq):
+    multiplier 0 or in [2^30, 2^31), shift in [-31, -2] (real multipliers below 1/4, the
+    usual case for convolutions); other layers keep the portable kernel."""
+    mult = np.atleast_1d(np.asarray(node.attrs.get("multiplier", 0), np.int64))
+    shift = np.atleast_1d(np.asarray(node.attrs.get("shift", 0), np.int64))
+    mult, shift = np.broadcast_arrays(mult, shift)
+    normal = (mult >= 2**30) & (mult < 2**31) & (shift >= -31) & (shift <= -2)
+    return bool(np.all((mult == 0) | normal))
+
+
 def prefer_dsp(node: Node) -> None:
-    """Swap a portable int8 kernel for its DSP twin (same arithmetic and in-place rules)."""
+    """Swap a portable int8 kernel for its DSP twin (same arithmetic and in-place rules)
+    when its requantization fits the DSP kernels' form."""
     twin = DSP_KERNELS.get(node.attrs["impl"])
-    if twin is not None:
+    if twin is not None and dsp_requant_fits(node):
         node.attrs["impl"] = twin
         if node.op != "qfully_connected":  # it sign-extends its input row on the fly
             node.attrs["scratch"] = (dsp_scratch(node),)

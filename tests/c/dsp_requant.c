@@ -1,6 +1,7 @@
-/* The DSP kernels' requantization shortcut (mbqm in edgeir_s8_dsp.c) against the portable
- * edgeir_mbqm (TFLM's MultiplyByQuantizedMultiplier): edge cases and pseudo-random ones.
- * Built by tests/test_c_kernels_dsp.py with AddressSanitizer and UBSan; prints the count. */
+/* The DSP kernels' requantization shortcuts (mbqm, used by the fused add, and rq_core, the
+ * one-multiply form of the edgeir_rq records) against the portable edgeir_mbqm (TFLM's
+ * MultiplyByQuantizedMultiplier): edge cases and pseudo-random ones. Built by
+ * tests/test_c_kernels_dsp.py with AddressSanitizer and UBSan; prints the count. */
 #include <stdio.h>
 
 #include "edgeir_s8_dsp.c"
@@ -15,9 +16,13 @@ static uint32_t next(void) { /* xorshift64* */
 
 static int check(int32_t x, int32_t m, int32_t s) {
   const int32_t want = edgeir_mbqm(x, m, s), got = mbqm(x, m, s);
-  if (want != got) {
-    printf("mismatch x=%ld m=%ld s=%ld: %ld != %ld\n", (long)x, (long)m, (long)s, (long)got,
-           (long)want);
+  /* rq_core's domain (what lower-c admits): m 0 or in [2^30, 2^31), shift in [-31, -2] */
+  const int fits = (m == 0 || m >= (1 << 30)) && s <= -2 && s >= -31;
+  const int32_t r = m == 0 ? 2 : -s;
+  const int32_t fast = fits ? rq_core(x, m, 1 << (r - 2), r - 1) : want;
+  if (want != got || want != fast) {
+    printf("mismatch x=%ld m=%ld s=%ld: mbqm %ld, rq_core %ld, want %ld\n", (long)x, (long)m,
+           (long)s, (long)got, (long)fast, (long)want);
     return 1;
   }
   return 0;

@@ -178,37 +178,43 @@ void edgeir_conv_add_s8(const edgeir_conv_s8_params *p, const int8_t *in, const 
                         const edgeir_add_s8_params *add, int32_t conv_is_b,
                         const int8_t *residual, int8_t *out, int8_t *scratch);
 
+/* Per output channel, the bias and requantization of the DSP kernels, folded at compile time
+ * (lower-c admits a layer when every channel's multiplier is 0 or in [2^30, 2^31) and its
+ * shift in [-31, -2]): out = MultiplyByQuantizedMultiplier(acc + bias, mult, -r) with
+ * round = 2^(r - 2) and shift = r - 1 (see rq_core in edgeir_s8_dsp.c). */
+typedef struct {
+  int32_t bias, mult, round, shift;
+} edgeir_rq;
+
 /* Kernels for cores with the DSP extension (edgeir_s8_dsp.c): dual 16-bit MACs, two output
  * channels of two pixels per pass. Same arithmetic and the same in-place rules as their
  * portable twins (conv: edgeir_conv_s8_hwio's window order; pointwise: forward/reverse;
  * conv_add; fc); correct on any core (plain C stands in for SMLAD/SXTB16 without DSP).
  * Weights in the DSP layout [out/2][k4/4][2][4] (k = k_h * k_w * in_c in (ky, kx, ci)
- * order, padded with zeros to k4, a multiple of 4; an odd out_c padded with a zero filter).
+ * order, padded with zeros to k4, a multiple of 4; an odd out_c padded with a zero filter);
+ * `rq`: out_c records, padded to an even count.
  * `scratch` (4-byte aligned): 16 * k4/4 bytes, plus k4 bytes when in_c % 4 != 0
- * (convolutions); the fully connected kernel needs none. The in-place depthwise twin takes the
- * portable one's weights [k_h][k_w][c] and contract; its scratch is int16 rows (see the
- * kernel). */
+ * (convolutions); the fully connected kernel needs none. The in-place depthwise twin takes
+ * four channels at a time: weights [c4/4][k_h * k_w][2] words of int16 pairs (channels 0, 2
+ * and 1, 3 of the group), c4 = c rounded up to a multiple of 4, c4 records; its scratch is
+ * rows of int16 pairs (see the kernel). */
 void edgeir_conv_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
-                        const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                        int8_t *out, int8_t *scratch);
+                        const edgeir_rq *rq, int8_t *out, int8_t *scratch);
 void edgeir_pointwise_conv_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in,
-                                  const int8_t *w, const int32_t *bias, const int32_t *mult,
-                                  const int32_t *shift, int8_t *out, int8_t *scratch);
+                                  const int8_t *w, const edgeir_rq *rq, int8_t *out,
+                                  int8_t *scratch);
 void edgeir_pointwise_conv_s8_dsp_reverse(const edgeir_conv_s8_params *p, const int8_t *in,
-                                          const int8_t *w, const int32_t *bias,
-                                          const int32_t *mult, const int32_t *shift,
-                                          int8_t *out, int8_t *scratch);
+                                          const int8_t *w, const edgeir_rq *rq, int8_t *out,
+                                          int8_t *scratch);
 void edgeir_conv_add_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
-                            const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                            const edgeir_add_s8_params *add, int32_t conv_is_b,
-                            const int8_t *residual, int8_t *out, int8_t *scratch);
+                            const edgeir_rq *rq, const edgeir_add_s8_params *add,
+                            int32_t conv_is_b, const int8_t *residual, int8_t *out,
+                            int8_t *scratch);
 void edgeir_depthwise_conv_s8_inplace_dsp(const edgeir_conv_s8_params *p, const int8_t *in,
-                                          const int8_t *w, const int32_t *bias,
-                                          const int32_t *mult, const int32_t *shift,
-                                          int8_t *out, int8_t *scratch);
+                                          const int32_t *w, const edgeir_rq *rq, int8_t *out,
+                                          int8_t *scratch);
 void edgeir_fc_s8_dsp(const edgeir_fc_s8_params *p, const int8_t *in, const int8_t *w,
-                      const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                      int8_t *out);
+                      const edgeir_rq *rq, int8_t *out);
 
 typedef struct {
   edgeir_window win;       /* in_c == out_c; dil 1 */

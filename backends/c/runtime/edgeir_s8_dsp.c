@@ -30,6 +30,8 @@
 #define dsp_smladx(a, b, acc) __smladx((a), (b), (acc))
 #define dsp_smlabb(a, b, acc) __smlabb((int32_t)(a), (int32_t)(b), (acc))
 #define dsp_smlatb(a, b, acc) __smlatb((int32_t)(a), (int32_t)(b), (acc))
+#define dsp_smlatt(a, b, acc) __smlatt((int32_t)(a), (int32_t)(b), (acc))
+#define dsp_ssat8(x) __ssat((x), 8)
 #define dsp_even(x) __sxtb16(x)
 static inline uint32_t dsp_odd(uint32_t x) {
   uint32_t r; /* gcc 12 does not fold the rotation of __sxtb16(__ror(x, 8)) */
@@ -69,6 +71,10 @@ static inline int32_t dsp_smlabb(uint32_t a, uint32_t b, int32_t acc) {
 static inline int32_t dsp_smlatb(uint32_t a, uint32_t b, int32_t acc) {
   return dsp_wrap(acc, dsp_h(a >> 16) * dsp_h(b));
 }
+static inline int32_t dsp_smlatt(uint32_t a, uint32_t b, int32_t acc) {
+  return dsp_wrap(acc, dsp_h(a >> 16) * dsp_h(b >> 16));
+}
+static inline int32_t dsp_ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
 #endif
 
 static inline uint32_t ld32(const int8_t *p) {
@@ -87,7 +93,7 @@ static inline int32_t wadd(int32_t a, int32_t b) { /* a + b, wrapped like the po
  * truncating division, (ab + nudge) / 2^31, equals floor((ab + 2^30) / 2^31) for both signs
  * of ab (one SMLAL-style multiply-add and a 64-bit shift); the rounding right shift is
  * edgeir_rdbpot's. The saturating case a == b == INT32_MIN needs a negative multiplier.
- * tests/c/dsp_requant.c checks it against edgeir_mbqm. */
+ * Used by the fused add; tests/c/dsp_requant.c checks it against edgeir_mbqm. */
 static inline int32_t mbqm(int32_t x, int32_t mult, int32_t shift) {
   const int32_t a = shift > 0 ? (int32_t)((uint32_t)x << shift) : x;
   const int32_t right = shift > 0 ? 0 : -shift;
@@ -96,9 +102,39 @@ static inline int32_t mbqm(int32_t x, int32_t mult, int32_t shift) {
   return (t >> right) + ((t & mask) > ((mask >> 1) + (int32_t)((uint32_t)t >> 31)));
 }
 
-static inline int8_t requant(int32_t acc, int32_t mult, int32_t shift, int32_t out_zp,
+/* MultiplyByQuantizedMultiplier(a, mult, -r) for an edgeir_rq record (mult 0 or in
+ * [2^30, 2^31), 2 <= r <= 31; round = 2^(r-2), shift = r - 1), as one 64-bit multiply-add
+ * and one shift. The two roundings, t = floor((a m + 2^30) / 2^31) then t / 2^r to nearest
+ * with ties away from zero, nest into one floor: floor((a m + 2^30 + 2^31 (2^(r-1) - [t<0]))
+ * / 2^(31+r)), and with mult >= 2^30 (or 0), t < 0 exactly when a < 0. So the sum is
+ * a m + (a < 0 ? -2^30 : 2^30) + round * 2^32, whose high word shifted right by r - 1 is the
+ * result (the low word cannot carry into the kept bits). On a DSP core: AND, ORR, ADD, SMLAL
+ * and the shift. tests/c/dsp_requant.c checks it against edgeir_mbqm. */
+static inline int32_t rq_core(int32_t a, int32_t mult, int32_t round, int32_t shift) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+  uint32_t lo;
+  int32_t hi;
+  __asm__("and %0, %2, #0x80000000\n\t"
+          "orr %0, %0, #0x40000000\n\t"
+          "add %1, %3, %2, asr #31\n\t"
+          "smlal %0, %1, %2, %4"
+          : "=&r"(lo), "=&r"(hi)
+          : "r"(a), "r"(round), "r"(mult));
+  (void)lo;
+  return hi >> shift;
+#else
+  const int64_t init = (int64_t)round * 4294967296LL + (a < 0 ? -(1LL << 30) : (1LL << 30));
+  return (int32_t)((init + (int64_t)a * mult) >> 32) >> shift;
+#endif
+}
+
+/* The int8 output of accumulator acc (bias included) for record q: requantized, plus the
+ * output zero point, saturated to int8 and (only when the layer's activation range is not
+ * the whole int8 range: `clamp`) clamped to [lo, hi]. */
+static inline int32_t rq_out(int32_t acc, const edgeir_rq *q, int32_t zp, int32_t clamp,
                              int32_t lo, int32_t hi) {
-  return (int8_t)(edgeir_clamp_i32(mbqm(acc, mult, shift), lo, hi) + out_zp);
+  const int32_t v = dsp_ssat8(rq_core(acc, q->mult, q->round, q->shift) + zp);
+  return clamp ? edgeir_clamp_i32(v, lo, hi) : v;
 }
 
 /* ---- input expansion ---------------------------------------------------------------------- */
@@ -216,29 +252,21 @@ static __attribute__((noinline)) void mac_2x2(const uint32_t *x, const int8_t *w
     a1 = dsp_smlad(dsp_odd(wb), (po), a1);                                                    \
   } while (0)
 
-/* acc[0..1] = channels 0 and 1 of one pixel whose groups are `stride` words apart (even
- * word first, odd word `odd` words later) */
-static inline void mac_2x1(const uint32_t *x, int32_t stride, int32_t odd, const int8_t *w_,
-                           int32_t g, int32_t *acc) {
-  const int8_t *w = (const int8_t *)__builtin_assume_aligned(w_, 4);
-  int32_t a0 = acc[0], a1 = acc[1];
-  for (; g > 0; --g, x += stride, w += 8) DSP_STEP_2X1(x[0], x[odd], w);
-  acc[0] = a0;
-  acc[1] = a1;
-}
-
 /* ---- output stage -------------------------------------------------------------------------- */
 
 /* Where a pixel's results go: requantized to `out`, or (fused conv + add) requantized, added
  * to the residual pixel and written to `out` (which may be the residual itself). */
 typedef struct {
   const edgeir_conv_s8_params *p;
-  const int32_t *bias, *mult, *shift;
+  const edgeir_rq *rq;
   const edgeir_add_s8_params *add; /* NULL: a plain convolution */
   int32_t conv_is_b;
   const int8_t *residual;
   int8_t *out;
 } dsp_sink;
+
+/* Whether an activation range [lo, hi] needs clamping beyond int8 saturation. */
+static inline int32_t needs_clamp(int32_t lo, int32_t hi) { return lo > -128 || hi < 127; }
 
 /* The int8 add of the fused conv + add, on the convolution's requantized value v and the
  * residual r (TFLM ADD, with the exact fast multiply of mbqm: its multipliers are >= 0). */
@@ -254,85 +282,60 @@ static inline int8_t add_out(const edgeir_add_s8_params *a, int32_t conv_is_b, i
                   a->out_zp);
 }
 
-static inline __attribute__((always_inline)) void emit1(const dsp_sink *s, size_t px, int32_t oc,
-                                                        int32_t acc) {
-  const edgeir_conv_s8_params *p = s->p;
-  const int32_t out_c = p->win.out_c, zp = p->out_zp;
-  const size_t at = px * (size_t)out_c + (size_t)oc;
-  int32_t v;
-  if (oc >= out_c) return; /* the zero filter padding an odd channel count */
-  if (s->bias) acc = wadd(acc, s->bias[oc]);
-  v = requant(acc, s->mult[oc], s->shift[oc], zp, p->act_min - zp, p->act_max - zp);
-  s->out[at] = s->add ? add_out(s->add, s->conv_is_b, v, s->residual[at]) : (int8_t)v;
-}
-
 /* All output channels of pixels px0 and px1 (the two slots of x; px1 == px0 for an odd
  * last pixel, computed twice and written twice with the same bytes). The accumulators start
- * at the bias (int32 addition wraps alike in any order, so this equals adding it last). */
+ * at the bias (int32 addition wraps alike in any order, so this equals adding it last). The
+ * records are padded to an even count, so an odd last channel loads without a condition
+ * (see run_sim on the emulator's IT-block defect). */
 static void channels_2(const dsp_sink *s, const uint32_t *x, const int8_t *w, int32_t g,
                        size_t px0, size_t px1) {
   const edgeir_conv_s8_params *p = s->p;
-  const int32_t out_c = p->win.out_c, zp = p->out_zp;
-  const int32_t lo = p->act_min - zp, hi = p->act_max - zp;
-  const int32_t *bias = s->bias, *mult = s->mult, *shift = s->shift;
+  const int32_t out_c = p->win.out_c, zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+  const int32_t clamp = needs_clamp(lo, hi);
+  const edgeir_rq *q = s->rq;
   int8_t *o0 = s->out + px0 * (size_t)out_c, *o1 = s->out + px1 * (size_t)out_c;
   int32_t oc;
-  for (oc = 0; oc < out_c; oc += 2, w += 8 * g) {
-    /* no loads under a condition (see run_sim on the emulator's IT-block defect): an odd
-     * last channel reads its own parameters twice */
-    const int32_t c1 = oc + 1 < out_c ? oc + 1 : oc;
-    const int32_t m0 = mult[oc], m1 = mult[c1], s0 = shift[oc], s1 = shift[c1];
+  for (oc = 0; oc < out_c; oc += 2, w += 8 * g, q += 2) {
     int32_t acc[4];
-    acc[0] = acc[2] = bias ? bias[oc] : 0;
-    acc[1] = acc[3] = bias ? bias[c1] : 0;
+    acc[0] = acc[2] = q[0].bias;
+    acc[1] = acc[3] = q[1].bias;
     mac_2x2(x, w, g, acc);
-    o0[oc] = requant(acc[0], m0, s0, zp, lo, hi);
-    o1[oc] = requant(acc[2], m0, s0, zp, lo, hi);
-    if (c1 != oc) {
-      o0[c1] = requant(acc[1], m1, s1, zp, lo, hi);
-      o1[c1] = requant(acc[3], m1, s1, zp, lo, hi);
+    o0[oc] = rq_out(acc[0], &q[0], zp, clamp, lo, hi);
+    o1[oc] = rq_out(acc[2], &q[0], zp, clamp, lo, hi);
+    if (oc + 1 < out_c) {
+      o0[oc + 1] = rq_out(acc[1], &q[1], zp, clamp, lo, hi);
+      o1[oc + 1] = rq_out(acc[3], &q[1], zp, clamp, lo, hi);
     }
   }
 }
 
-/* The fused conv + add version of channels_2 for a pixel pair: each residual element is read
- * just before its write (out may be the residual). */
+/* The fused conv + add version of channels_2 for a pixel pair (px1 = px0 + 1), or for one
+ * last pixel (`two` = 0: only px0 is written). Each residual element is read just before
+ * its write (out may be the residual). */
 static __attribute__((noinline)) void channels_2_add(const dsp_sink *s, const uint32_t *x,
-                                                    const int8_t *w, int32_t g, size_t px0) {
+                                                    const int8_t *w, int32_t g, size_t px0,
+                                                    int32_t two) {
   const edgeir_conv_s8_params *p = s->p;
-  const int32_t out_c = p->win.out_c, zp = p->out_zp;
-  const int32_t lo = p->act_min - zp, hi = p->act_max - zp;
-  const int32_t *bias = s->bias, *mult = s->mult, *shift = s->shift;
+  const int32_t out_c = p->win.out_c, zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+  const int32_t clamp = needs_clamp(lo, hi);
+  const edgeir_rq *q = s->rq;
   const edgeir_add_s8_params *a = s->add;
   const int32_t cb = s->conv_is_b;
   int8_t *o0 = s->out + px0 * (size_t)out_c, *o1 = o0 + out_c;
   const int8_t *r0 = s->residual + px0 * (size_t)out_c, *r1 = r0 + out_c;
   int32_t oc;
-  for (oc = 0; oc < out_c; oc += 2, w += 8 * g) {
-    const int32_t c1 = oc + 1 < out_c ? oc + 1 : oc;
+  for (oc = 0; oc < out_c; oc += 2, w += 8 * g, q += 2) {
     int32_t acc[4];
-    acc[0] = acc[2] = bias ? bias[oc] : 0;
-    acc[1] = acc[3] = bias ? bias[c1] : 0;
+    acc[0] = acc[2] = q[0].bias;
+    acc[1] = acc[3] = q[1].bias;
     mac_2x2(x, w, g, acc);
-    o0[oc] = add_out(a, cb, requant(acc[0], mult[oc], shift[oc], zp, lo, hi), r0[oc]);
-    o1[oc] = add_out(a, cb, requant(acc[2], mult[oc], shift[oc], zp, lo, hi), r1[oc]);
-    if (c1 != oc) {
-      o0[c1] = add_out(a, cb, requant(acc[1], mult[c1], shift[c1], zp, lo, hi), r0[c1]);
-      o1[c1] = add_out(a, cb, requant(acc[3], mult[c1], shift[c1], zp, lo, hi), r1[c1]);
+    o0[oc] = add_out(a, cb, rq_out(acc[0], &q[0], zp, clamp, lo, hi), r0[oc]);
+    if (two) o1[oc] = add_out(a, cb, rq_out(acc[2], &q[0], zp, clamp, lo, hi), r1[oc]);
+    if (oc + 1 < out_c) {
+      o0[oc + 1] = add_out(a, cb, rq_out(acc[1], &q[1], zp, clamp, lo, hi), r0[oc + 1]);
+      if (two)
+        o1[oc + 1] = add_out(a, cb, rq_out(acc[3], &q[1], zp, clamp, lo, hi), r1[oc + 1]);
     }
-  }
-}
-
-static __attribute__((noinline)) void channels_1(const dsp_sink *s, const uint32_t *x,
-                                                int32_t stride, int32_t odd, const int8_t *w,
-                                                int32_t g, size_t px) {
-  const int32_t out_c = s->p->win.out_c;
-  int32_t oc;
-  for (oc = 0; oc < out_c; oc += 2, w += 8 * g) {
-    int32_t acc[2] = {0, 0};
-    mac_2x1(x, stride, odd, w, g, acc);
-    emit1(s, px, oc, acc[0]);
-    emit1(s, px, oc + 1, acc[1]);
   }
 }
 
@@ -360,25 +363,22 @@ static inline __attribute__((always_inline)) void conv_pixels(const dsp_sink *s,
     expand_window(s->p, in, b1, r1 / wn->out_w, r1 % wn->out_w, x + 1, 4, 2, stage);
     if (!add)
       channels_2(s, x, w, g, px, q);
-    else if (q != px)
-      channels_2_add(s, x, w, g, px);
     else
-      channels_1(s, x, 4, 2, w, g, px);
+      channels_2_add(s, x, w, g, px, q != px);
   }
 }
 
 void edgeir_conv_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
-                        const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                        int8_t *out, int8_t *scratch) {
-  const dsp_sink s = {p, bias, mult, shift, 0, 0, 0, out};
+                        const edgeir_rq *rq, int8_t *out, int8_t *scratch) {
+  const dsp_sink s = {p, rq, 0, 0, 0, out};
   conv_pixels(&s, in, w, scratch, 0);
 }
 
 void edgeir_conv_add_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
-                            const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                            const edgeir_add_s8_params *add, int32_t conv_is_b,
-                            const int8_t *residual, int8_t *out, int8_t *scratch) {
-  const dsp_sink s = {p, bias, mult, shift, add, conv_is_b, residual, out};
+                            const edgeir_rq *rq, const edgeir_add_s8_params *add,
+                            int32_t conv_is_b, const int8_t *residual, int8_t *out,
+                            int8_t *scratch) {
+  const dsp_sink s = {p, rq, add, conv_is_b, residual, out};
   conv_pixels(&s, in, w, scratch, 1);
 }
 
@@ -386,9 +386,8 @@ void edgeir_conv_add_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in, co
  * pixel is written, so the in-place rules of edgeir_pointwise_conv_s8 (forward) and
  * edgeir_pointwise_conv_s8_reverse (backward) hold unchanged. */
 static void pointwise(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
-                      const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                      int8_t *out, int8_t *scratch, int reverse) {
-  const dsp_sink s = {p, bias, mult, shift, 0, 0, 0, out};
+                      const edgeir_rq *rq, int8_t *out, int8_t *scratch, int reverse) {
+  const dsp_sink s = {p, rq, 0, 0, 0, out};
   const int32_t c = p->win.in_c, g = (c + 3) / 4;
   const size_t pixels = (size_t)p->win.batch * (size_t)(p->win.out_h * p->win.out_w);
   uint32_t *x = (uint32_t *)(void *)scratch;
@@ -404,16 +403,15 @@ static void pointwise(const edgeir_conv_s8_params *p, const int8_t *in, const in
 }
 
 void edgeir_pointwise_conv_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in,
-                                  const int8_t *w, const int32_t *bias, const int32_t *mult,
-                                  const int32_t *shift, int8_t *out, int8_t *scratch) {
-  pointwise(p, in, w, bias, mult, shift, out, scratch, 0);
+                                  const int8_t *w, const edgeir_rq *rq, int8_t *out,
+                                  int8_t *scratch) {
+  pointwise(p, in, w, rq, out, scratch, 0);
 }
 
 void edgeir_pointwise_conv_s8_dsp_reverse(const edgeir_conv_s8_params *p, const int8_t *in,
-                                          const int8_t *w, const int32_t *bias,
-                                          const int32_t *mult, const int32_t *shift,
-                                          int8_t *out, int8_t *scratch) {
-  pointwise(p, in, w, bias, mult, shift, out, scratch, 1);
+                                          const int8_t *w, const edgeir_rq *rq, int8_t *out,
+                                          int8_t *scratch) {
+  pointwise(p, in, w, rq, out, scratch, 1);
 }
 
 /* ---- fully connected ----------------------------------------------------------------------- */
@@ -433,173 +431,194 @@ static inline void fc_2(const int8_t *x, const int8_t *w_, int32_t g, int32_t *a
 }
 
 void edgeir_fc_s8_dsp(const edgeir_fc_s8_params *p, const int8_t *in, const int8_t *w,
-                      const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                      int8_t *out) {
+                      const edgeir_rq *rq, int8_t *out) {
   const int32_t k = p->in_features, n = p->out_features, full = k / 4, g = (k + 3) / 4;
-  const int32_t zp = p->out_zp, lo = p->act_min - zp, hi = p->act_max - zp;
+  const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+  const int32_t clamp = needs_clamp(lo, hi);
   int32_t b, o;
   for (b = 0; b < p->batch; ++b) {
     const int8_t *x = in + (size_t)b * (size_t)k, *wp = w;
+    const edgeir_rq *q = rq;
     int8_t *y = out + (size_t)b * (size_t)n;
     int8_t tail[4] = {0, 0, 0, 0}; /* a partial last group of the row, zero padded */
     int32_t i;
     for (i = 4 * full; i < k; ++i) tail[i - 4 * full] = x[i];
-    for (o = 0; o < n; o += 2, wp += 8 * g) {
-      const int32_t o1 = o + 1 < n ? o + 1 : o; /* an odd last channel: itself */
+    for (o = 0; o < n; o += 2, wp += 8 * g, q += 2) {
       int32_t acc[2];
-      acc[0] = bias ? bias[o] : 0;
-      acc[1] = bias ? bias[o1] : 0;
+      acc[0] = q[0].bias;
+      acc[1] = q[1].bias;
       fc_2(x, wp, full, acc);
       if (full < g) fc_2(tail, wp + 8 * full, 1, acc);
-      y[o] = requant(acc[0], mult[o], shift[o], zp, lo, hi);
-      if (o1 != o) y[o1] = requant(acc[1], mult[o1], shift[o1], zp, lo, hi);
+      y[o] = rq_out(acc[0], &q[0], zp, clamp, lo, hi);
+      if (o + 1 < n) y[o + 1] = rq_out(acc[1], &q[1], zp, clamp, lo, hi);
     }
   }
 }
 
 /* ---- depthwise, in place ------------------------------------------------------------------- */
 
-/* Two int16 values at p (any 2-byte alignment) as one word: low half p[0], high half p[1]. */
-static inline uint32_t ld16x2(const int16_t *p) {
-  uint32_t v;
-  __builtin_memcpy(&v, p, 4);
-  return v;
-}
+/* One tap of four channels: x and w each hold the group's channels 0, 2 (word 0) and 1, 3
+ * (word 1) as int16 pairs; one SMLABB or SMLATT per channel. */
+#define DW_TAP(xp, wp)                                                                        \
+  do {                                                                                        \
+    const uint32_t xe = (xp)[0], xo = (xp)[1], we = (uint32_t)(wp)[0], wo = (uint32_t)(wp)[1]; \
+    a0 = dsp_smlabb(xe, we, a0);                                                              \
+    a2 = dsp_smlatt(xe, we, a2);                                                              \
+    a1 = dsp_smlabb(xo, wo, a1);                                                              \
+    a3 = dsp_smlatt(xo, wo, a3);                                                              \
+  } while (0)
 
-static inline uint32_t pack16(int32_t lo, int32_t hi) {
-  return ((uint32_t)lo & 0xffffu) | ((uint32_t)hi << 16);
-}
-
-/* One output row of one channel of a 3x3 depthwise conv (stride 1 or 2), two columns a
- * pass (an odd last column computes a discarded twin: the rows have room for its reads). */
-static void dw3_row(const int16_t *r0, const int16_t *r1, const int16_t *r2, const uint32_t *w01,
-                    const uint32_t *w2, int32_t s_w, int32_t out_w, int32_t c_n, int32_t b0,
-                    int32_t m, int32_t sh, int32_t zp, int32_t lo, int32_t hi, int8_t *o) {
-  const uint32_t wa0 = w01[0], wa1 = w01[1], wa2 = w01[2];
-  const uint32_t wb0 = w2[0], wb1 = w2[1], wb2 = w2[2];
-  int32_t x;
-  for (x = 0; x < out_w; x += 2, r0 += 2 * s_w, r1 += 2 * s_w, r2 += 2 * s_w) {
-    int32_t a0 = b0, a1 = b0;
-    uint32_t p, q;
-    if (s_w == 1) {
-      p = ld16x2(r0), q = ld16x2(r0 + 2);
-      a0 = dsp_smlabb(q, wb0, dsp_smlad(p, wa0, a0));
-      a1 = dsp_smlatb(q, wb0, dsp_smladx(dsp_pkhbt(q, p), wa0, a1));
-      p = ld16x2(r1), q = ld16x2(r1 + 2);
-      a0 = dsp_smlabb(q, wb1, dsp_smlad(p, wa1, a0));
-      a1 = dsp_smlatb(q, wb1, dsp_smladx(dsp_pkhbt(q, p), wa1, a1));
-      p = ld16x2(r2), q = ld16x2(r2 + 2);
-      a0 = dsp_smlabb(q, wb2, dsp_smlad(p, wa2, a0));
-      a1 = dsp_smlatb(q, wb2, dsp_smladx(dsp_pkhbt(q, p), wa2, a1));
-    } else {
-      p = ld16x2(r0), q = ld16x2(r0 + 2);
-      a0 = dsp_smlabb(q, wb0, dsp_smlad(p, wa0, a0));
-      a1 = dsp_smlabb(ld16x2(r0 + 4), wb0, dsp_smlad(q, wa0, a1));
-      p = ld16x2(r1), q = ld16x2(r1 + 2);
-      a0 = dsp_smlabb(q, wb1, dsp_smlad(p, wa1, a0));
-      a1 = dsp_smlabb(ld16x2(r1 + 4), wb1, dsp_smlad(q, wa1, a1));
-      p = ld16x2(r2), q = ld16x2(r2 + 2);
-      a0 = dsp_smlabb(q, wb2, dsp_smlad(p, wa2, a0));
-      a1 = dsp_smlabb(ld16x2(r2 + 4), wb2, dsp_smlad(q, wa2, a1));
-    }
-    o[(size_t)x * (size_t)c_n] = requant(a0, m, sh, zp, lo, hi);
-    if (x + 1 < out_w) o[(size_t)(x + 1) * (size_t)c_n] = requant(a1, m, sh, zp, lo, hi);
+/* Four requantized channels to o[0..nc-1] (the records are padded: all four are computed). */
+static inline void dw_store(int8_t *o, int32_t nc, const edgeir_rq *q, int32_t a0, int32_t a1,
+                            int32_t a2, int32_t a3, const edgeir_conv_s8_params *p,
+                            int32_t clamp) {
+  const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+  const int32_t v0 = rq_out(a0, &q[0], zp, clamp, lo, hi);
+  const int32_t v1 = rq_out(a1, &q[1], zp, clamp, lo, hi);
+  const int32_t v2 = rq_out(a2, &q[2], zp, clamp, lo, hi);
+  const int32_t v3 = rq_out(a3, &q[3], zp, clamp, lo, hi);
+  o[0] = (int8_t)v0;
+  if (nc == 4) {
+    o[1] = (int8_t)v1;
+    o[2] = (int8_t)v2;
+    o[3] = (int8_t)v3;
+  } else {
+    if (nc > 1) o[1] = (int8_t)v1;
+    if (nc > 2) o[2] = (int8_t)v2;
   }
 }
 
-/* Depthwise (multiplier 1) with the in-place contract of edgeir_depthwise_conv_s8_inplace:
- * channel by channel, the input rows of that channel are saved before any output write can
- * reach them, here as int16 rows with the horizontal padding (in_zp) included, in a ring of
- * ((k_h - 1) * dil_h + 1) rows plus one row of in_zp for the vertical padding (`scratch`:
- * (ring + 1) * (in_w + pad_left + pad_right + 6) int16). No bounds checks in the taps.
- * 3-wide kernels with stride 1 or 2 and dilation 1 take two output columns at a time with
- * SMLAD/SMLADX/SMLABB/SMLATB: per kernel row 2 or 3 loads and 4 MACs for 6 products. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* One tap in assembly: the pixel's and the weights' pairs at byte offsets X and W. */
+#define DW_TAP_ASM(P, X, W)                                                                  \
+  "ldrd %[xe], %[xo], [%[" P "], #" X "]\n\t"                                                \
+  "ldrd %[we], %[wo], [%[w], #" W "]\n\t"                                                    \
+  "smlabb %[a0], %[xe], %[we], %[a0]\n\t"                                                    \
+  "smlatt %[a2], %[xe], %[we], %[a2]\n\t"                                                    \
+  "smlabb %[a1], %[xo], %[wo], %[a1]\n\t"                                                    \
+  "smlatt %[a3], %[xo], %[wo], %[a3]\n\t"
+#endif
+
+/* One output row of a whole channel group (4 channels) for a 3x3 kernel with dilation 1
+ * across: rows r0..r2 (from the row's first window on), `step` words from one window to the
+ * next; outputs saturated to int8 only (the caller clamps a narrower activation range). On
+ * a DSP core the nine taps are one block of assembly (gcc 12 spills the 12 live registers
+ * of the C version). */
+static __attribute__((noinline)) void dw3_row(const uint32_t *r0, const uint32_t *r1,
+                                              const uint32_t *r2, const int32_t *wg,
+                                              const edgeir_rq *q, int32_t step, int8_t *o,
+                                              int32_t out_w, int32_t c_n, int32_t zp) {
+  int8_t *const end = o + (size_t)out_w * (size_t)c_n;
+  for (; o != end; o += c_n, r0 += step, r1 += step, r2 += step) {
+    int32_t a0 = q[0].bias, a1 = q[1].bias, a2 = q[2].bias, a3 = q[3].bias;
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    uint32_t xe, xo, we, wo;
+    __asm__(DW_TAP_ASM("r0", "0", "0") DW_TAP_ASM("r0", "8", "8") DW_TAP_ASM("r0", "16", "16")
+            DW_TAP_ASM("r1", "0", "24") DW_TAP_ASM("r1", "8", "32") DW_TAP_ASM("r1", "16", "40")
+            DW_TAP_ASM("r2", "0", "48") DW_TAP_ASM("r2", "8", "56") DW_TAP_ASM("r2", "16", "64")
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xe] "=&r"(xe),
+              [xo] "=&r"(xo), [we] "=&r"(we), [wo] "=&r"(wo)
+            : [r0] "r"(r0), [r1] "r"(r1), [r2] "r"(r2), [w] "r"(wg)
+            : "memory");
+#else
+    DW_TAP(r0, wg);
+    DW_TAP(r0 + 2, wg + 2);
+    DW_TAP(r0 + 4, wg + 4);
+    DW_TAP(r1, wg + 6);
+    DW_TAP(r1 + 2, wg + 8);
+    DW_TAP(r1 + 4, wg + 10);
+    DW_TAP(r2, wg + 12);
+    DW_TAP(r2 + 2, wg + 14);
+    DW_TAP(r2 + 4, wg + 16);
+#endif
+    o[0] = (int8_t)dsp_ssat8(rq_core(a0, q[0].mult, q[0].round, q[0].shift) + zp);
+    o[1] = (int8_t)dsp_ssat8(rq_core(a1, q[1].mult, q[1].round, q[1].shift) + zp);
+    o[2] = (int8_t)dsp_ssat8(rq_core(a2, q[2].mult, q[2].round, q[2].shift) + zp);
+    o[3] = (int8_t)dsp_ssat8(rq_core(a3, q[3].mult, q[3].round, q[3].shift) + zp);
+  }
+}
+
+/* Depthwise (multiplier 1) with the in-place contract of edgeir_depthwise_conv_s8_inplace,
+ * four channels at a time (writes to a channel reach only that channel's inputs, so a group
+ * follows the portable kernel's per-channel order). Per group, the input rows are saved
+ * before any output write can reach them, in a ring of ((k_h - 1) * dil_h + 1) rows plus one
+ * row of in_zp for the vertical padding (`scratch`: (ring + 1) * (pad_left + in_w +
+ * pad_right) pixels of 8 bytes): each pixel sign-extended once into the int16 pairs of the
+ * weights' layout, with the horizontal padding (in_zp) in place, so the taps need no
+ * bounds checks. 3x3 kernels (dilation 1 across) unroll their taps (dw3_row). */
 void edgeir_depthwise_conv_s8_inplace_dsp(const edgeir_conv_s8_params *p, const int8_t *in,
-                                          const int8_t *w, const int32_t *bias,
-                                          const int32_t *mult, const int32_t *shift,
-                                          int8_t *out, int8_t *scratch) {
+                                          const int32_t *w, const edgeir_rq *rq, int8_t *out,
+                                          int8_t *scratch) {
   const edgeir_window *wn = &p->win;
   const int32_t in_h = wn->in_h, in_w = wn->in_w, c_n = wn->in_c;
   const int32_t out_h = wn->out_h, out_w = wn->out_w, k_h = wn->k_h, k_w = wn->k_w;
-  const int32_t s_w = wn->stride_w, d_w = wn->dil_w, pad_l = wn->pad_left;
-  const int32_t zp = p->out_zp, in_zp = p->in_zp;
-  const int32_t lo = p->act_min - zp, hi = p->act_max - zp;
-  const int32_t ring = (k_h - 1) * wn->dil_h + 1;
-  const int32_t row_n = in_w + pad_l + wn->pad_right + 6; /* +6: the pair loads' overreach */
-  const int fast = k_w == 3 && d_w == 1 && (s_w == 1 || s_w == 2) && k_h <= 16;
-  int16_t *rows = (int16_t *)(void *)scratch;
-  int16_t *zrow = rows + (size_t)ring * (size_t)row_n;
+  const int32_t s_h = wn->stride_h, s_w = wn->stride_w, d_h = wn->dil_h, d_w = wn->dil_w;
+  const int32_t pad_t = wn->pad_top, pad_l = wn->pad_left, taps = k_h * k_w;
+  const int32_t clamp = needs_clamp(p->act_min, p->act_max);
+  const int32_t ring = (k_h - 1) * d_h + 1, row_n = pad_l + in_w + wn->pad_right;
+  const int dw3 = k_h == 3 && k_w == 3 && d_w == 1;
+  uint32_t *rows = (uint32_t *)(void *)scratch;
+  uint32_t *zrow = rows + (size_t)ring * (size_t)row_n * 2;
+  const uint32_t zpair = dsp_even((uint32_t)(uint8_t)p->in_zp * 0x01010101u);
   int32_t b, c, y, x, i, ky, kx;
-  for (i = 0; i < row_n; ++i) zrow[i] = (int16_t)in_zp;
+  for (i = 0; i < (ring + 1) * row_n * 2; ++i) rows[i] = zpair; /* the padding stays */
   for (b = 0; b < wn->batch; ++b) {
     const int8_t *in_b = in + (size_t)b * (size_t)(in_h * in_w * c_n);
     int8_t *out_b = out + (size_t)b * (size_t)(out_h * out_w * c_n);
-    for (c = 0; c < c_n; ++c) {
-      const int8_t *wc = w + c;
-      const int32_t b0 = bias ? bias[c] : 0, m = mult[c], sh = shift[c];
-      uint32_t w01[16], w2[16]; /* the fast path's weights: (w0, w1) and w2 per kernel row */
+    const int32_t *wg = w;
+    const edgeir_rq *q = rq;
+    for (c = 0; c < c_n; c += 4, wg += 2 * taps, q += 4) {
+      const int32_t nc = c_n - c < 4 ? c_n - c : 4;
+      const int fast = dw3 && nc == 4;
       int32_t copied = 0;
-      if (fast) {
-        for (ky = 0; ky < k_h; ++ky) {
-          const int8_t *wt = wc + (size_t)(ky * 3) * (size_t)c_n;
-          w01[ky] = pack16(wt[0], wt[c_n]);
-          w2[ky] = (uint32_t)(int32_t)wt[2 * c_n];
-        }
-      }
       for (y = 0; y < out_h; ++y) {
-        const int32_t iy0 = y * wn->stride_h - wn->pad_top;
-        const int16_t *r[16];
-        int32_t need = iy0 + (k_h - 1) * wn->dil_h + 1;
+        const int32_t iy0 = y * s_h - pad_t;
+        int32_t need = iy0 + (k_h - 1) * d_h + 1;
         int8_t *o = out_b + (size_t)y * (size_t)(out_w * c_n) + c;
         if (need > in_h) need = in_h;
         for (; copied < need; ++copied) { /* save rows before any write reaches them */
-          int16_t *dst = rows + (size_t)(copied % ring) * (size_t)row_n;
+          uint32_t *dst = rows + ((size_t)(copied % ring) * (size_t)row_n + (size_t)pad_l) * 2;
           const int8_t *src = in_b + (size_t)copied * (size_t)(in_w * c_n) + c;
-          for (i = 0; i < pad_l; ++i) dst[i] = (int16_t)in_zp;
-          for (i = 0; i < in_w; ++i) dst[pad_l + i] = src[(size_t)i * (size_t)c_n];
-          for (i = pad_l + in_w; i < row_n; ++i) dst[i] = (int16_t)in_zp;
-        }
-        for (ky = 0; ky < k_h && ky < 16; ++ky) {
-          const int32_t iy = iy0 + ky * wn->dil_h;
-          r[ky] = (iy >= 0 && iy < in_h) ? rows + (size_t)(iy % ring) * (size_t)row_n : zrow;
-        }
-        x = 0;
-        if (fast && k_h == 3) {
-          dw3_row(r[0], r[1], r[2], w01, w2, s_w, out_w, c_n, b0, m, sh, zp, lo, hi, o);
-          x = out_w;
-        } else if (fast) {
-          for (; x + 2 <= out_w; x += 2, o += 2 * c_n) {
-            int32_t a0 = b0, a1 = b0;
-            const int32_t col = x * s_w;
-            for (ky = 0; ky < k_h; ++ky) {
-              const int16_t *rr = r[ky] + col;
-              const uint32_t pab = ld16x2(rr), pcd = ld16x2(rr + 2);
-              a0 = dsp_smlad(pab, w01[ky], a0);
-              a0 = dsp_smlabb(pcd, w2[ky], a0);
-              if (s_w == 1) { /* (b, c) . (w0, w1) + d w2 */
-                a1 = dsp_smladx(dsp_pkhbt(pcd, pab), w01[ky], a1);
-                a1 = dsp_smlatb(pcd, w2[ky], a1);
-              } else { /* (c, d) . (w0, w1) + e w2 */
-                a1 = dsp_smlad(pcd, w01[ky], a1);
-                a1 = dsp_smlabb(ld16x2(rr + 4), w2[ky], a1);
-              }
+          for (i = 0; i < in_w; ++i, src += c_n, dst += 2) {
+            uint32_t v;
+            if (nc == 4) {
+              v = ld32(src);
+            } else { /* the last, partial group: its missing channels are 0 */
+              int8_t t[4] = {0, 0, 0, 0};
+              memcpy(t, src, (size_t)nc);
+              v = ld32(t);
             }
-            o[0] = requant(a0, m, sh, zp, lo, hi);
-            o[c_n] = requant(a1, m, sh, zp, lo, hi);
+            dst[0] = dsp_even(v);
+            dst[1] = dsp_odd(v);
           }
         }
-        for (; x < out_w; ++x, o += c_n) {
-          int32_t a0 = b0;
-          for (ky = 0; ky < k_h; ++ky) {
-            const int32_t iy = iy0 + ky * wn->dil_h;
-            const int16_t *rr = (ky < 16) ? r[ky]
-                                          : ((iy >= 0 && iy < in_h)
-                                                 ? rows + (size_t)(iy % ring) * (size_t)row_n
-                                                 : zrow);
-            for (kx = 0; kx < k_w; ++kx)
-              a0 += rr[x * s_w + kx * d_w] * (int32_t)wc[(size_t)(ky * k_w + kx) * (size_t)c_n];
+        if (fast) {
+          const uint32_t *r[3];
+          for (ky = 0; ky < 3; ++ky) {
+            const int32_t iy = iy0 + ky * d_h;
+            r[ky] = iy >= 0 && iy < in_h ? rows + (size_t)(iy % ring) * (size_t)row_n * 2
+                                         : zrow;
           }
-          o[0] = requant(a0, m, sh, zp, lo, hi);
+          dw3_row(r[0], r[1], r[2], wg, q, 2 * s_w, o, out_w, c_n, p->out_zp);
+          if (clamp) /* a narrower activation range than int8's */
+            for (x = 0; x < out_w; ++x)
+              for (i = 0; i < 4; ++i) {
+                int8_t *v = o + (size_t)x * (size_t)c_n + i;
+                *v = (int8_t)edgeir_clamp_i32(*v, p->act_min, p->act_max);
+              }
+          continue;
+        }
+        for (x = 0; x < out_w; ++x, o += c_n) {
+          int32_t a0 = q[0].bias, a1 = q[1].bias, a2 = q[2].bias, a3 = q[3].bias;
+          for (ky = 0; ky < k_h; ++ky) {
+            const int32_t iy = iy0 + ky * d_h;
+            const uint32_t *rr = iy >= 0 && iy < in_h
+                                     ? rows + (size_t)(iy % ring) * (size_t)row_n * 2
+                                     : zrow;
+            for (kx = 0; kx < k_w; ++kx)
+              DW_TAP(rr + (size_t)(x * s_w + kx * d_w) * 2, wg + (ky * k_w + kx) * 2);
+          }
+          dw_store(o, nc, q, a0, a1, a2, a3, p, clamp);
         }
       }
     }
