@@ -118,7 +118,10 @@ class _PtqLowering(Int8Lowering):
         else:
             peak = np.full(w.shape[channel_axis], np.max(np.abs(w)))
         scales = np.where(peak > 0, peak / 127.0, 1.0)
-        scales = np.maximum(scales, self._bias_floor(node, value, len(scales)))
+        floor = self._bias_floor(node, value, len(scales))
+        if not self.per_channel:  # one scale for the tensor: the largest bias decides
+            floor = np.full_like(floor, floor.max(initial=0.0))
+        scales = np.maximum(scales, floor)
         scales = scales.astype(np.float32).astype(np.float64)
         shape = [1] * w.ndim
         shape[channel_axis] = -1
@@ -131,7 +134,8 @@ class _PtqLowering(Int8Lowering):
 
     def _bias_floor(self, node: Node, weight: Value, channels: int) -> np.ndarray:
         """Weight scales below which the bias would not fit int32 (with 2x headroom): a
-        channel with tiny weights but a large bias gets a coarser weight scale instead."""
+        channel with tiny weights but a large bias gets a coarser weight scale instead, as
+        TFLite's quantizer does (AdjustWeightsForBiasScale: |bias / (s_x s_w)| <= 2^30)."""
         if len(node.operands) < 3 or node.operands[1] is not weight:
             return np.zeros(channels)
         bias, x = node.operands[2], self._activation(node.operands[0])

@@ -10,7 +10,9 @@ float). Rewrites:
   * batch_norm (left unfused) becomes a mul and an add by per-channel constants.
 Preserves: the results (the lowered graph runs in the interpreter with identical output).
 Errors: an op or dtype without a C kernel, or an NCHW convolution/pool (run to-nhwc),
-named with the node.
+named with the node; an int8 layer whose int32 arithmetic could overflow for some input
+(``backends/c/overflow.py`` checks every node first; statistic ``int32-bits``: the widest
+int32 value any checked step can reach, sign included).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backends.c import overflow
 from compiler import ops
 from compiler.diagnostics import EdgeirError
 from compiler.ir import Graph, Node, PerAxis, constant
@@ -66,8 +69,10 @@ class LowerC(Pass):
             if node.op == "batch_norm":
                 self._split_batch_norm(graph, node)
                 stats["batchnorms-split"] += 1
+        widest = 0
         for node in graph.nodes:
             self._check(node)
+            widest = max(widest, overflow.check_node(node))  # or refuses the layer
             node.attrs["impl"] = self._choose(graph, node, stats)
             if self.inplace:
                 self._prefer_inplace(node)
@@ -78,6 +83,8 @@ class LowerC(Pass):
                 node.attrs["overlap"] = overlap
                 stats["overlap-rules"] = stats.get("overlap-rules", 0) + 1
             stats["nodes"] += 1
+        if widest:
+            stats["int32-bits"] = widest  # the widest int32 step of an int8 layer, signed
         if self.inplace:
             stats["conv-add-fused"] = fuse_conv_add(graph)
         graph.remove_unused_constants()
