@@ -403,12 +403,13 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     if args.report:  # both graphs from the same text, so value names match layer by layer
         graph = parse(print_graph(graph))
         float_graph = parse(print_graph(graph))
+        # read before quantizing, so that bad data fails before any work or output
+        val = _val_samples(float_graph, args.val) if args.val else samples
     result = quantize_graph(graph, samples, args.observer, args.percentile, args.io,
                             not args.per_tensor, progress=not args.quiet)
     run_pipeline(graph, parse_pipeline("canonicalize"))
     files: dict[Path, bytes | str] = {}
     if args.report:
-        val = _val_samples(float_graph, args.val) if args.val else samples
         report = {"model": args.model, "observer": args.observer, "io": args.io,
                   "data": args.val or args.calib, **quant_report(float_graph, graph, val)}
         files[Path(args.report)] = json.dumps(report, indent=2, sort_keys=True) + "\n"
@@ -455,6 +456,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
         raise EdgeirError("compile runs its own pipelines; -p is for `edgeir opt`", "-p",
                           "run custom passes with `edgeir opt MODEL -p ... -o OUT.ir`, then "
                           "compile OUT.ir", "usage")
+    if args.depfile:  # refused before the output directory is written, not after
+        from compiler.fileio import check_parent
+
+        check_parent(Path(args.depfile))
     inst = _instrumentation(args)
     report = compile_model(graph, Path(args.output), name, args.target, args.calib,
                            args.float, args.observer, args.model, inst,
@@ -652,8 +657,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if not getattr(args, "command", None):
             raise EdgeirError("missing command", "edgeir",
-                              "use one of: import, opt, run, show, ops (see `edgeir --help`)",
-                              "usage")
+                              "use one of: import, opt, run, show, quantize, compile, ops (see "
+                              "`edgeir --help`)", "usage")
         return args.func(args)
     except EdgeirError as err:
         if debug:

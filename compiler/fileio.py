@@ -14,6 +14,17 @@ from compiler.diagnostics import EdgeirError
 from compiler.ir import Graph
 
 
+def check_parent(path: Path) -> Path:
+    """The directory ``path`` would be written into; an error if there is none."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise EdgeirError(f"{parent} {what}", str(path),
+                          "create it first or choose another output path", "output")
+    return parent
+
+
 def write_files(files: dict[Path, bytes | str]) -> None:
     """Write all ``files`` or none: temporaries first, then renames."""
     temps: list[tuple[str, Path]] = []
@@ -21,11 +32,7 @@ def write_files(files: dict[Path, bytes | str]) -> None:
         for path, content in files.items():
             path = Path(path)
             data = content.encode() if isinstance(content, str) else content
-            parent = path.parent if str(path.parent) else Path(".")
-            if not parent.is_dir():
-                what = "is not a directory" if parent.exists() else "does not exist"
-                raise EdgeirError(f"{parent} {what}", str(path),
-                                  "create it first or choose another output path", "output")
+            parent = check_parent(path)
             try:
                 fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
             except OSError as err:

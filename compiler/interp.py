@@ -31,11 +31,12 @@ def check_inputs(graph: Graph, feeds: Mapping[str, np.ndarray],
         array = np.asarray(feeds[name])
         if tuple(array.shape) != value.type.shape:
             raise EdgeirError(f"input {name!r} has shape {list(array.shape)}, the graph expects "
-                              f"{list(value.type.shape)}", where or None)
+                              f"{list(value.type.shape)}", where or None,
+                              f"store one sample of shape {list(value.type.shape)}")
         if array.dtype != value.type.np_dtype:
             raise EdgeirError(f"input {name!r} has dtype {array.dtype}, the graph expects "
                               f"{value.type.np_dtype}", where or None,
-                              "convert the data or fix --input-shape")
+                              f"store it as {value.type.np_dtype}")
         arrays.append(array)
     return arrays
 

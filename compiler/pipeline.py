@@ -140,8 +140,10 @@ def _convert(pass_name: str, key: str, type_name: str, raw: str) -> object:
         return raw
     except ValueError:
         article = "an" if type_name[0] in "aeiou" else "a"
+        example = {"bool": "true", "int": "4", "float": "0.5"}.get(type_name, "...")
         raise EdgeirError(f"option '{key}' of pass '{pass_name}' must be {article} "
-                          f"{type_name}, got {raw!r}", "-p", None, "usage") from None
+                          f"{type_name}, got {raw!r}", "-p", f"write {key}={example}",
+                          "usage") from None
 
 
 @dataclass

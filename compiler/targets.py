@@ -110,14 +110,23 @@ def _fail(what: str, where: str, hint: str | None = None) -> EdgeirError:
 
 def validate(target: Target, where: str) -> Target:
     names = [r.name for r in target.regions]
-    if len(set(names)) != len(names):
-        raise _fail("region names must be unique", where)
+    for name in names:
+        if names.count(name) > 1:
+            raise _fail(f"region name {name!r} is used twice", where,
+                        "rename one of the regions (names must be unique)")
     for r in target.regions:
-        if r.size <= 0 or r.base < 0 or r.wait_states < 0:
-            raise _fail(f"region {r.name}: base, size and wait_states must be non-negative "
-                        f"(size > 0)", where)
+        if r.size <= 0:
+            raise _fail(f"region {r.name}: size must be positive, not {r.size}", where,
+                        "give its size in bytes, a positive integer")
+        if r.base < 0:
+            raise _fail(f"region {r.name}: base must be non-negative, not {r.base}", where,
+                        "give its start address (base = 0x20000000, say)")
+        if r.wait_states < 0:
+            raise _fail(f"region {r.name}: wait_states must be non-negative, not "
+                        f"{r.wait_states}", where, "give the wait states of a read (0 for SRAM)")
         if r.kind not in ("flash", "sram"):
-            raise _fail(f"region {r.name}: kind must be flash or sram, not {r.kind!r}", where)
+            raise _fail(f"region {r.name}: kind must be flash or sram, not {r.kind!r}", where,
+                        'write kind = "flash" or kind = "sram"')
     ordered = sorted(target.regions, key=lambda r: r.base)
     for a, b in zip(ordered, ordered[1:]):
         if b.base < a.end:
@@ -128,10 +137,12 @@ def validate(target: Target, where: str) -> Target:
         for role, name, kinds in (("arena_region", target.arena_region, ("sram",)),
                                   ("weights_region", target.weights_region, ("flash", "sram"))):
             if name not in names:
-                raise _fail(f"{role} {name!r} is not one of the regions {names}", where)
+                raise _fail(f"{role} {name!r} is not one of the regions {names}", where,
+                            f"set {role} to the name of one of them")
             if target.region(name).kind not in kinds:
                 raise _fail(f"{role} {name!r} is {target.region(name).kind}, it must be "
-                            f"{' or '.join(kinds)}", where)
+                            f"{' or '.join(kinds)}", where,
+                            f"set {role} to a {' or '.join(kinds)} region")
     return target
 
 
@@ -154,21 +165,49 @@ def load_target(spec: str) -> Target:
     head = data.get("target")
     if not isinstance(head, dict):
         raise _fail("missing [target] table", spec, "see the README's target format")
-    try:
-        regions = tuple(Region(str(r["name"]), int(r["base"]), int(r["size"]),
-                               str(r.get("kind", "sram")), int(r.get("wait_states", 0)))
-                        for r in data.get("region", []))
-        target = Target(str(head["name"]), str(head["cpu"]), regions,
-                        str(head.get("arena_region", "")), str(head.get("weights_region", "")),
-                        float(head.get("clock_mhz", 0.0)))
-    except KeyError as err:
-        raise _fail(f"missing key {err}", spec, "see the README's target format") from None
-    except (TypeError, ValueError) as err:
-        raise _fail(f"bad value: {err}", spec) from None
+    tables = data.get("region", [])
+    if not isinstance(tables, list) or not all(isinstance(r, dict) for r in tables):
+        raise _fail("'region' must be [[region]] tables", spec, "see the README's target format")
+    regions = tuple(
+        Region(_key(r, "name", str, spec, "[[region]]"),
+               _key(r, "base", int, spec, f"region {r.get('name')}"),
+               _key(r, "size", int, spec, f"region {r.get('name')}"),
+               _key(r, "kind", str, spec, f"region {r.get('name')}", "sram"),
+               _key(r, "wait_states", int, spec, f"region {r.get('name')}", 0))
+        for r in tables)
+    target = Target(_key(head, "name", str, spec), _key(head, "cpu", str, spec), regions,
+                    _key(head, "arena_region", str, spec, None, ""),
+                    _key(head, "weights_region", str, spec, None, ""),
+                    _key(head, "clock_mhz", float, spec, None, 0.0))
     if not target.clock_mhz >= 0 or target.clock_mhz == float("inf"):
-        raise _fail(f"clock_mhz must be a positive number, not {target.clock_mhz}", spec)
+        raise _fail(f"clock_mhz must be a positive number, not {target.clock_mhz}", spec,
+                    "give the core clock in MHz (clock_mhz = 80), or leave it out")
     if target.cpu not in CPUS:
         raise _fail(f"unknown cpu {target.cpu!r}", spec, f"use one of {', '.join(CPUS)}")
     if target.cpu != "host" and not regions:
-        raise _fail("a Cortex-M target needs [[region]] tables", spec)
+        raise _fail("a Cortex-M target needs [[region]] tables", spec,
+                    "add its flash and SRAM regions (see the README's target format)")
     return validate(target, spec)
+
+
+_NAMES = {str: "a string", int: "an integer", float: "a number"}
+
+
+def _key(table: dict, key: str, kind: type, spec: str, within: str | None = "[target]",
+         default: object = None) -> object:
+    """``table[key]`` as ``kind``; a missing key without a default or a value of another
+    kind is an error naming the key."""
+    if key not in table:
+        if default is None:
+            raise _fail(f"missing key {key!r} in {within or '[target]'}", spec,
+                        "see the README's target format")
+        return default
+    value = table[key]
+    ok = isinstance(value, str) if kind is str else (
+        isinstance(value, (int, float) if kind is float else int)
+        and not isinstance(value, bool))
+    if not ok:
+        raise _fail(f"{within + ': ' if within else ''}{key} must be {_NAMES[kind]}, not "
+                    f"{value!r}", spec, f"write {key} as {_NAMES[kind]} (see the README's "
+                    "target format)")
+    return kind(value)

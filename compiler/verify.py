@@ -13,6 +13,8 @@ from compiler import ops
 from compiler.diagnostics import EdgeirError
 from compiler.ir import Graph, Node, Value
 
+OPS_HINT = "see `edgeir ops` for the op's operands and attributes"
+
 
 def _fail(what: str, node: Node | None = None, hint: str | None = None) -> EdgeirError:
     where = node.label if node is not None else None
@@ -30,7 +32,7 @@ def verify(graph: Graph) -> None:
         raise _fail("graph port names do not match the inputs/outputs")
     for name_list, what in ((graph.input_names, "input"), (graph.output_names, "output")):
         if len(set(name_list)) != len(name_list):
-            raise _fail(f"duplicate graph {what} names {name_list}")
+            raise _fail(f"duplicate graph {what} names {name_list}", None, "rename one of them")
     for value in graph.constants:
         if value.data is None or value.producer is not None:
             raise _fail(f"constant %{value.name} has no data")
@@ -74,10 +76,12 @@ def _verify_node(node: Node, defined: set[int]) -> None:
                     "see `edgeir ops` or the README for the supported ops") from None
     n = len(node.operands)
     if n < opdef.min_operands or (opdef.max_operands is not None and n > opdef.max_operands):
-        raise _fail(f"'{node.op}' takes operands ({', '.join(opdef.operands)}), got {n}", node)
+        raise _fail(f"'{node.op}' takes operands ({', '.join(opdef.operands)}), got {n}", node,
+                    OPS_HINT)
     for index, value in enumerate(node.operands):
         if id(value) not in defined:
-            raise _fail(f"operand {index} (%{value.name}) is used before it is defined", node)
+            raise _fail(f"operand {index} (%{value.name}) is used before it is defined", node,
+                        "define it before this node")
         if sum(1 for u in value.uses if u.node is node and u.index == index) != 1:
             raise _fail(f"use list of %{value.name} does not record operand {index}", node)
     for index, value in enumerate(node.results):
@@ -90,12 +94,14 @@ def _verify_node(node: Node, defined: set[int]) -> None:
         inferred = opdef.infer_node(node)
         opdef.check_node(node)
     except ValueError as err:  # InferError and bad attributes
-        raise _fail(str(err), node) from None
+        raise _fail(str(err), node, OPS_HINT) from None
     if len(inferred) != len(node.results):
-        raise _fail(f"has {len(node.results)} results, the op gives {len(inferred)}", node)
+        raise _fail(f"has {len(node.results)} results, the op gives {len(inferred)}", node,
+                    OPS_HINT)
     for index, (value, expected) in enumerate(zip(node.results, inferred)):
         if not _type_matches(value, expected):
-            raise _fail(f"result {index} is typed {value.type} but the op gives {expected}", node)
+            raise _fail(f"result {index} is typed {value.type} but the op gives {expected}", node,
+                        f"declare it as {expected}")
 
 
 def _type_matches(value: Value, expected) -> bool:

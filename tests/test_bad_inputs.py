@@ -1,267 +1,195 @@
-"""Bad inputs to the `edgeir` command line: one line on stderr, the documented exit code.
+"""The bad-input corpus (tests/bad_inputs/): every refused input fails the documented way.
 
-Every case runs the installed `edgeir` console script (next to ``sys.executable``) in a
-fresh directory and asserts that
+Each case of tests/bad_inputs/cases.toml runs `edgeir ARGS` in a fresh copy of the corpus
+and must
 
-(a) it exits with the code of the error's kind (``compiler.diagnostics.EXIT_CODES``);
-(b) stderr is exactly one line, containing ``error:`` and naming what is wrong (the file,
-    node, line, pass, option or flag);
-(c) there is no traceback anywhere in the output, and nothing on stdout;
-(d) no file was created: not the ``-o`` path, not a temporary file, not a reproducer.
+(a) exit with the code of its kind (``compiler.diagnostics.EXIT_CODES``, the README table);
+(b) print exactly one line on stderr, ``WHERE: error: WHAT; WHAT TO DO``, naming the place
+    (the case's ``place`` strings and ``patterns``) and saying what to do (its ``hint``);
+(c) show no traceback and print nothing on stdout;
+(d) create no file: no output, no temporary, no reproducer;
+(e) with ``--debug``, exit with the same code (the traceback is shown then).
 
-Fixtures (broken models, .npz inputs) are generated into pytest's ``tmp_path``.
+Most cases call ``compiler.cli.main`` in-process (fd-level capture, so output from any
+layer counts); the cases marked ``subprocess = true`` also run the installed `edgeir`
+script, so the console entry point is covered too.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+import tomllib
+from collections import Counter
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
 import pytest
 
+from compiler import cli
 from compiler.diagnostics import EXIT_CODES
 
 EDGEIR = Path(sys.executable).with_name("edgeir")
-KWS_ONNX = Path("/work/shared/models/kws_fp32.onnx")
-
-GOOD_IR = """graph @g(%a: tensor<4xf32>) {
-  %b = relu(%a) : tensor<4xf32>
-  return %b
-}
-"""
-# Line 2: the ':' before the result type is missing.
-BAD_IR = """graph @g(%a: tensor<4xf32>) {
-  %b = relu(%a) tensor<4xf32>
-  return %b
-}
-"""
+CORPUS = Path(__file__).resolve().parent / "bad_inputs"
+CASES = {case["name"]: case for case in tomllib.loads((CORPUS / "cases.toml").read_text())["case"]}
+NOT_FIXTURES = {"cases.toml", "make_cases.py", "__pycache__"}
+CATEGORIES = {"onnx": 15, "tflite": 8, "ir": 12, "cli": 8, "targets": 8, "calib": 8}
 
 
-@dataclass
-class Case:
-    """``args`` run in the case's directory; stderr must contain every one of ``names``
-    (plain substrings) and match every one of ``patterns`` (regular expressions)."""
-
-    args: list[str]
-    kind: str
-    names: list[str] = field(default_factory=list)
-    patterns: list[str] = field(default_factory=list)
-
-
-# -- fixtures ----------------------------------------------------------------------------------
-
-
-def write_good_ir(d: Path) -> str:
-    (d / "good.ir").write_text(GOOD_IR)
-    return "good.ir"
+def materialize(tmp_path: Path, case: dict) -> Path:
+    """A fresh copy of the corpus directories the case reads (its own and the ``../DIR``
+    of its arguments); its directory, with an empty out/, to run in."""
+    root = tmp_path / "corpus"
+    dirs = {case["dir"]} | {a.split("/")[1] for a in case["args"] if a.startswith("../")}
+    for d in dirs:
+        shutil.copytree(CORPUS / d, root / d,
+                        ignore=lambda _, names: [n for n in names if n in NOT_FIXTURES])
+    cwd = root / case["dir"]
+    (cwd / "out").mkdir()
+    return cwd
 
 
-def onnx_model(nodes, inputs, outputs, initializers=()) -> bytes:
-    from onnx import helper
-
-    graph = helper.make_graph(nodes, "test", inputs, outputs, list(initializers))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    return model.SerializeToString()
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every path under ``root`` (hidden files and temporaries too) with its content."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None)
+            for p in root.rglob("*")}
 
 
-def unsupported_ops_model() -> bytes:
-    """Two LSTM nodes and a TopK (all unsupported) around a Relu (supported)."""
-    from onnx import TensorProto, helper
-
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 5, 4])
-    outs = [helper.make_tensor_value_info("h", TensorProto.FLOAT, None),
-            helper.make_tensor_value_info("top", TensorProto.FLOAT, None)]
-    w = helper.make_tensor("W", TensorProto.FLOAT, [1, 12, 4], [0.1] * 48)
-    r = helper.make_tensor("R", TensorProto.FLOAT, [1, 12, 3], [0.1] * 36)
-    k = helper.make_tensor("K", TensorProto.INT64, [1], [2])
-    nodes = [
-        helper.make_node("LSTM", ["x", "W", "R"], ["h1"], name="lstm1", hidden_size=3),
-        helper.make_node("Relu", ["x"], ["relu_out"], name="relu"),
-        helper.make_node("LSTM", ["x", "W", "R"], ["h"], name="lstm2", hidden_size=3),
-        helper.make_node("TopK", ["relu_out", "K"], ["top", "idx"], name="topk"),
-    ]
-    return onnx_model(nodes, [x], outs, [w, r, k])
+def run_in_process(args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch,
+                   capfd: pytest.CaptureFixture) -> tuple[int, str, str]:
+    capfd.readouterr()
+    with monkeypatch.context() as m:
+        m.chdir(cwd)
+        code = cli.main(list(args))
+    out, err = capfd.readouterr()
+    return code, out, err
 
 
-def symbolic_dim_model() -> bytes:
-    from onnx import TensorProto, helper
-
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])
-    return onnx_model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [x], [y])
+def run_subprocess(args: list[str], cwd: Path) -> tuple[int, str, str]:
+    result = subprocess.run([str(EDGEIR), *args], cwd=cwd, capture_output=True, text=True,
+                            timeout=300, check=False)
+    return result.returncode, result.stdout, result.stderr
 
 
-# -- cases: each builds its fixtures in a directory and says what to run -------------------------
+def check_line(case: dict, line: str, shown: str) -> None:
+    """(b): the one error line names the place and says what to do."""
+    assert "error:" in line, shown
+    assert "internal error" not in line, shown
+    where, _, message = line.partition("error: ")
+    assert where.endswith(": ") and where.strip(": "), f"the error names no place\n{shown}"
+    for needle in case.get("place", []):
+        assert needle in line, f"{needle!r} not named\n{shown}"
+    for pattern in case.get("patterns", []):
+        assert re.search(pattern, line), f"{pattern!r} does not match\n{shown}"
+    _, sep, todo = message.partition("; ")
+    assert sep, f"the error says nothing to do (no '; HINT')\n{shown}"
+    assert case["hint"] in todo, f"hint {case['hint']!r} not in {todo!r}\n{shown}"
 
 
-def case_not_a_model(d: Path) -> Case:
-    (d / "notes.onnx").write_text("These are my notes, not a model.\n")
-    return Case(["import", "notes.onnx", "-o", "out/result.ir"], "input", ["notes.onnx"])
+def check_case(case: dict, run, tmp_path: Path) -> None:
+    cwd = materialize(tmp_path, case)
+    root = tmp_path / "corpus"
+    before = snapshot(root)
+    code, out, err = run(case["args"], cwd)
+    shown = f"$ edgeir {' '.join(case['args'])}\nexit {code}\nstdout:\n{out}\nstderr:\n{err}"
 
-
-def case_truncated_protobuf(d: Path) -> Case:
-    (d / "truncated.onnx").write_bytes(KWS_ONNX.read_bytes()[:5000])
-    return Case(["import", "truncated.onnx", "-o", "out/result.ir"], "input",
-                ["truncated.onnx"])
-
-
-def case_unsupported_ops(d: Path) -> Case:
-    (d / "lstm.onnx").write_bytes(unsupported_ops_model())
-    # Every unsupported op type and every node of it is named, in the one line.
-    return Case(["import", "lstm.onnx", "-o", "out/result.ir"], "unsupported",
-                ["lstm.onnx", "LSTM", "TopK", "lstm1", "lstm2", "topk"])
-
-
-def case_symbolic_dimension(d: Path) -> Case:
-    (d / "dynamic.onnx").write_bytes(symbolic_dim_model())
-    return Case(["import", "dynamic.onnx", "-o", "out/result.ir"], "input",
-                ["dynamic.onnx", "'x'", "batch", "--input-shape"])
-
-
-def case_malformed_ir(d: Path) -> Case:
-    (d / "broken.ir").write_text(BAD_IR)
-    return Case(["opt", "broken.ir", "-o", "out/result.ir"], "input",
-                patterns=[r"(^|\s)broken\.ir:2:\d+: error: "])
-
-
-def case_unknown_pass(d: Path) -> Case:
-    return Case(["opt", write_good_ir(d), "-p", "canonicalize,frobnicate", "-o",
-                 "out/result.ir"], "usage", ["'frobnicate'"])
-
-
-def case_unknown_pass_option(d: Path) -> Case:
-    return Case(["opt", write_good_ir(d), "-p", "canonicalize{no-such-option=1}", "-o",
-                 "out/result.ir"], "usage", ["'no-such-option'", "canonicalize"])
-
-
-def case_pass_option_wrong_type(d: Path) -> Case:
-    return Case(["opt", write_good_ir(d), "-p", "canonicalize{fold-limit=lots}", "-o",
-                 "out/result.ir"], "usage", ["'fold-limit'", "canonicalize", "'lots'"])
-
-
-def case_missing_model(d: Path) -> Case:
-    return Case(["import", "missing.onnx", "-o", "out/result.ir"], "input", ["missing.onnx"])
-
-
-def case_missing_run_input(d: Path) -> Case:
-    return Case(["run", write_good_ir(d), "--input", "missing.npz", "-o", "out/result.npz"],
-                "input", ["missing.npz"])
-
-
-def case_output_dir_missing(d: Path) -> Case:
-    return Case(["import", write_good_ir(d), "-o", "no-such-dir/result.ir"], "output",
-                ["no-such-dir/result.ir"])
-
-
-def case_output_parent_is_file(d: Path) -> Case:
-    (d / "plain-file").write_text("not a directory\n")
-    return Case(["opt", write_good_ir(d), "-o", "plain-file/result.ir"], "output",
-                ["plain-file/result.ir"])
-
-
-def case_unknown_flag(d: Path) -> Case:
-    return Case(["opt", write_good_ir(d), "--frobnicate", "-o", "out/result.ir"], "usage",
-                ["--frobnicate"])
-
-
-def case_unknown_command(d: Path) -> Case:
-    return Case(["frobnicate", write_good_ir(d)], "usage", ["frobnicate"])
-
-
-def case_run_npz_missing_key(d: Path) -> Case:
-    np.savez(d / "inputs.npz", b=np.zeros(4, np.float32))
-    return Case(["run", write_good_ir(d), "--input", "inputs.npz", "-o", "out/result.npz"],
-                "input", ["inputs.npz", "'a'"])
-
-
-def case_run_npz_wrong_shape(d: Path) -> Case:
-    np.savez(d / "inputs.npz", a=np.zeros((2, 3), np.float32))
-    return Case(["run", write_good_ir(d), "--input", "inputs.npz", "-o", "out/result.npz"],
-                "input", ["inputs.npz", "'a'", "[2, 3]", "[4]"])
-
-
-def unsupported_tflite_model() -> bytes:
-    """A valid one-operator TFLite flatbuffer (TOPK_V2: x[1, 8], k = 2 -> values, indices)
-    that edgeir does not support, whether or not it imports TFLite at all."""
-    import flatbuffers
-    from tflite_micro.tensorflow.lite.micro.python import (
-        schema_py_generated as schema,
-    )
-
-    buffers = [schema.BufferT(), schema.BufferT()]
-    buffers[1].data = np.frombuffer(np.array([2], "<i4").tobytes(), np.uint8)
-    tensors = []
-    for name, shape, dtype, buffer in [("x", [1, 8], schema.TensorType.FLOAT32, 0),
-                                       ("k", [1], schema.TensorType.INT32, 1),
-                                       ("values", [1, 2], schema.TensorType.FLOAT32, 0),
-                                       ("indices", [1, 2], schema.TensorType.INT32, 0)]:
-        t = schema.TensorT()
-        t.name, t.shape, t.type, t.buffer = name, shape, dtype, buffer
-        tensors.append(t)
-    code = schema.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.TOPK_V2
-    code.version = 1
-    op = schema.OperatorT()
-    op.opcodeIndex, op.inputs, op.outputs = 0, [0, 1], [2, 3]
-    sg = schema.SubGraphT()
-    sg.tensors, sg.inputs, sg.outputs, sg.operators, sg.name = tensors, [0], [2, 3], [op], "main"
-    model = schema.ModelT()
-    model.version, model.operatorCodes, model.subgraphs, model.buffers = 3, [code], [sg], buffers
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
-
-
-def case_tflite(d: Path) -> Case:
-    # A valid TFLite model edgeir cannot compile: "unsupported" (4), both while TFLite
-    # import as a whole is unsupported and once it is supported op by op.
-    (d / "model.tflite").write_bytes(unsupported_tflite_model())
-    return Case(["import", "model.tflite", "-o", "out/result.ir"], "unsupported",
-                ["model.tflite", "TFLite"])
-
-
-CASES: dict[str, Callable[[Path], Case]] = {
-    name.removeprefix("case_"): fn for name, fn in globals().items() if name.startswith("case_")
-}
-
-
-def snapshot(root: Path) -> set[str]:
-    """Every path under ``root`` (hidden files and temporaries included)."""
-    return {str(p.relative_to(root)) for p in root.rglob("*")}
+    # (a) the documented exit code
+    assert code == EXIT_CODES[case["kind"]], shown
+    # (b) exactly one line on stderr, an error naming what is wrong and what to do
+    lines = err.splitlines()
+    assert len(lines) == 1 and err.endswith("\n"), shown
+    check_line(case, lines[0], shown)
+    # (c) no traceback, nothing on stdout
+    assert "Traceback" not in out + err, shown
+    assert out == "", shown
+    # (d) no output, temporary or reproducer file was created or changed
+    after = snapshot(root)
+    assert after == before, f"files created or changed: {sorted(set(after) ^ set(before))}\n{shown}"
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_bad_input(name: str, tmp_path: Path) -> None:
-    case = CASES[name](tmp_path)
-    (tmp_path / "out").mkdir()
-    before = snapshot(tmp_path)
+def test_bad_input(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                   capfd: pytest.CaptureFixture) -> None:
+    check_case(CASES[name], lambda args, cwd: run_in_process(args, cwd, monkeypatch, capfd),
+               tmp_path)
 
-    result = subprocess.run([str(EDGEIR), *case.args], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=120, check=False)
-    shown = f"$ edgeir {' '.join(case.args)}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
 
-    # (a) the documented exit code
-    assert result.returncode == EXIT_CODES[case.kind], shown
-    # (b) exactly one line on stderr, an error naming what is wrong
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and result.stderr.endswith("\n"), shown
-    line = lines[0]
-    assert "error:" in line, shown
-    for needle in case.names:
-        assert needle in line, f"{needle!r} not named\n{shown}"
-    for pattern in case.patterns:
-        assert re.search(pattern, line), f"{pattern!r} does not match\n{shown}"
-    # (c) no traceback, and no partial output on stdout
-    assert "Traceback" not in result.stdout + result.stderr, shown
-    assert result.stdout == "", shown
-    # (d) no output, temporary or reproducer file was created anywhere
-    assert snapshot(tmp_path) == before, f"new files: {snapshot(tmp_path) - before}\n{shown}"
-    assert list((tmp_path / "out").iterdir()) == [], shown
+@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c.get("subprocess")))
+def test_bad_input_subprocess(name: str, tmp_path: Path) -> None:
+    check_case(CASES[name], run_subprocess, tmp_path)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_debug(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                         capfd: pytest.CaptureFixture) -> None:
+    """(e) --debug: the same exit code and error line (last), with the traceback before it;
+    still nothing on stdout and no file."""
+    case = CASES[name]
+    cwd = materialize(tmp_path, case)
+    before = snapshot(tmp_path / "corpus")
+    code, out, err = run_in_process(["--debug", *case["args"]], cwd, monkeypatch, capfd)
+    shown = (f"$ edgeir --debug {' '.join(case['args'])}\nexit {code}\nstdout:\n{out}\n"
+             f"stderr:\n{err}")
+    assert code == EXIT_CODES[case["kind"]], shown
+    assert "Traceback" in err, shown
+    check_line(case, err.splitlines()[-1], shown)
+    assert out == "", shown
+    assert snapshot(tmp_path / "corpus") == before, shown
+
+
+def test_the_corpus_covers_every_category() -> None:
+    counts = Counter(case["dir"] for case in CASES.values())
+    assert set(counts) == set(CATEGORIES), counts
+    for category, minimum in CATEGORIES.items():
+        assert counts[category] >= minimum, (category, counts[category])
+    assert len(CASES) >= 70
+    kinds = Counter(case["kind"] for case in CASES.values())
+    assert set(kinds) == set(EXIT_CODES) - {"pass"}, kinds  # a failing pass writes a reproducer
+
+
+def test_every_case_is_well_formed() -> None:
+    allowed = {"name", "dir", "args", "kind", "place", "patterns", "hint", "subprocess"}
+    for name, case in CASES.items():
+        assert set(case) <= allowed, (name, set(case) - allowed)
+        assert case["kind"] in EXIT_CODES, name
+        assert (CORPUS / case["dir"]).is_dir(), name
+        assert case["hint"] and (case.get("place") or case.get("patterns")), name
+
+
+def test_every_fixture_is_used() -> None:
+    """No stale fixture: every file of the corpus is named by some case's command line."""
+    words = {w for case in CASES.values() for w in case["args"]}
+    for path in CORPUS.rglob("*"):
+        rel = path.relative_to(CORPUS)
+        if not path.is_file() or rel.parts[0] in NOT_FIXTURES:
+            continue
+        names = {str(rel.relative_to(rel.parts[0])), f"../{rel}",
+                 *(str(p.relative_to(rel.parts[0])) for p in rel.parents if len(p.parts) > 1),
+                 *(f"../{p}" for p in rel.parents if p.parts)}
+        assert names & words, f"{rel} is used by no case"
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("make_cases", CORPUS / "make_cases.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_fixtures_equal_the_generator() -> None:
+    files = _generator().all_files()
+    assert files, "make_cases.py makes nothing"
+    for rel, data in sorted(files.items()):
+        path = CORPUS / rel
+        assert path.is_file(), f"{rel} is not committed: run python {CORPUS / 'make_cases.py'}"
+        assert path.read_bytes() == data, f"{rel} differs from make_cases.py's output: rerun it"
+
+
+def test_the_generator_is_deterministic() -> None:
+    gen = _generator()
+    assert gen.all_files() == gen.all_files()
 
 
 def test_edgeir_script_exists() -> None:

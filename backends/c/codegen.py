@@ -408,11 +408,10 @@ def report(m: Module, target: Target, source: str) -> dict:
 def write_library(files: dict[str, str], outdir: Path) -> None:
     """Write all files into ``outdir`` or nothing: a temporary sibling directory is filled,
     then renamed into place (an existing ``outdir`` is replaced only when complete)."""
+    from compiler.fileio import check_parent
+
     outdir = Path(outdir)
-    parent = outdir.parent if str(outdir.parent) else Path(".")
-    if not parent.is_dir():
-        raise EdgeirError(f"{parent} does not exist", str(outdir),
-                          "create the parent directory first", "output")
+    parent = check_parent(outdir)
     if outdir.exists() and not outdir.is_dir():
         raise EdgeirError("exists and is not a directory", str(outdir),
                           "choose another output directory", "output")

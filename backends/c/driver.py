@@ -55,6 +55,11 @@ def compile_model(graph: Graph, outdir: Path, name: str, target: str = "host",
     if inplace is None:
         inplace = tgt.bare_metal
     _check_pin_budget(tgt, pin, pin_budget)
+    _check_not_empty(graph, source)
+    if val is not None:  # bad validation data fails now, not after quantizing
+        from passes.dead_channel_elim import load_val
+
+        load_val(graph, val)
     inst = instrument or Instrumentation()
     has_qdq = any(n.op in ("quantize_linear", "dequantize_linear") for n in graph.nodes)
     if has_qdq:
@@ -113,6 +118,22 @@ def compile_model(graph: Graph, outdir: Path, name: str, target: str = "host",
     return report
 
 
+def _check_not_empty(graph: Graph, source: str) -> None:
+    """Refuse tensors without elements: the C library reads and writes whole samples, and an
+    empty one has nothing to compute (the interpreter runs such graphs)."""
+    for name, value in zip(graph.input_names, graph.inputs):
+        if value.type.numel == 0:
+            raise EdgeirError(f"input '{name}' has no elements (shape {list(value.type.shape)})",
+                              source or None, "the C backend compiles tensors of at least one "
+                              "element: give every dimension a positive size", "unsupported")
+    for node in graph.nodes:
+        for value in node.results:
+            if value.type.numel == 0:
+                raise EdgeirError(f"result %{value.name} has no elements (shape "
+                                  f"{list(value.type.shape)})", node.label, "the C backend "
+                                  "compiles tensors of at least one element", "unsupported")
+
+
 def _check_pin_budget(tgt: Target, pin: str, budget: int) -> None:
     if pin != "none" and not tgt.bare_metal:
         raise EdgeirError(f"--pin needs a target with memory regions, not {tgt.name}",
@@ -153,9 +174,13 @@ def check_fit(graph: Graph, tgt: Target, source: str) -> None:
                 parts.append(f"pinned weights {pinned:,} B")
         if region_name == flash.name:
             parts.append(f"weights {weights:,} B")
+        computes_float = any(v.type.dtype in ("f16", "f32", "f64")
+                             for n in graph.nodes for v in n.results)
         hint = ("pin fewer weights (--pin hot with a smaller --pin-budget, or --pin none)"
                 if pinned and region_name == sram.name else
-                "quantize the model to int8 (--calib), or choose a target with more memory")
+                "quantize the model to int8 (--calib), or choose a target with more memory"
+                if computes_float else
+                f"choose a target with more memory in {region.name}, or a smaller model")
         raise EdgeirError(f"the model does not fit: region {region.name} ({region.size:,} B) "
                           f"needs {bytes_needed:,} B: {', '.join(parts)}", source or None,
                           hint, "unsupported")

@@ -49,6 +49,8 @@ FOLD_ONLY = frozenset({
     "Reciprocal",
 })
 NO_FOLD = frozenset({"QuantizeLinear", "DequantizeLinear"})
+MALFORMED = "the model is malformed: re-export it"
+MAX_ELEMENTS = 2**31 - 1  # the C kernels count elements in int32
 
 
 @dataclass
@@ -65,6 +67,8 @@ class _Ctx:
 
     def fail(self, what: str, hint: str | None = None, kind: str = "unsupported") -> EdgeirError:
         where = f"{self.importer.filename}: node '{self.loc}' ({self.node.op_type})"
+        if hint is None:
+            hint = MALFORMED if kind == "input" else "see the README's list of supported ops"
         return EdgeirError(what, where, hint, kind)
 
     def has(self, i: int) -> bool:
@@ -653,6 +657,14 @@ def _gather(ctx: _Ctx) -> None:
 def _quant_attrs(ctx: _Ctx) -> dict:
     if ctx.attr("block_size", 0):
         raise ctx.fail("blocked quantization (block_size) is not supported")
+    scale = ctx.value(1).data if ctx.has(1) else None
+    if scale is not None and scale.dtype.kind == "f":
+        flat = scale.reshape(-1)
+        bad = ~((flat > 0) & np.isfinite(flat))
+        if bad.any():
+            raise ctx.fail(f"scale '{ctx.node.input[1]}' has the value {flat[bad][0]} at "
+                           f"index {int(np.argmax(bad))}", "scales must be positive and "
+                           "finite: re-export the model", "input")
     return {"axis": int(ctx.attr("axis", 1))}
 
 
@@ -709,7 +721,10 @@ class _Importer:
         self._check_supported(g)
         nodes = _topological(g, self.filename)
         for init in g.initializer:
-            self.values[init.name] = self.constant(self._tensor(init), init.name)
+            array = self._tensor(init)
+            if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+                self._non_finite(g, init.name, array)
+            self.values[init.name] = self.constant(array, init.name)
         if len(g.sparse_initializer):
             raise EdgeirError("sparse initializers are not supported", self.filename,
                               kind="unsupported")
@@ -728,9 +743,21 @@ class _Importer:
         for out in g.output:
             if out.name not in self.values:
                 raise EdgeirError(f"graph output '{out.name}' is not produced by any node",
-                                  self.filename, "the model is malformed", "input")
+                                  self.filename, MALFORMED, "input")
             self.graph.add_output(self.values[out.name], out.name)
         return self.graph
+
+    def _non_finite(self, g: onnx.GraphProto, name: str, array: np.ndarray) -> None:
+        """Refuse NaN or infinite weights, naming the first node that reads them."""
+        nan, inf = int(np.isnan(array).sum()), int(np.isinf(array).sum())
+        what = " and ".join(f"{n} {kind} value{'s' if n > 1 else ''}"
+                            for n, kind in ((nan, "NaN"), (inf, "inf")) if n)
+        where = self.filename
+        reader = next((n for n in g.node if name in n.input), None)
+        if reader is not None:
+            where = f"{self.filename}: node '{self.loc(reader)}' ({reader.op_type})"
+        raise EdgeirError(f"initializer '{name}' holds {what}", where,
+                          "the weights are corrupt: re-export (or retrain) the model", "input")
 
     def _check_supported(self, g: onnx.GraphProto) -> None:
         missing: dict[str, list[str]] = {}
@@ -772,8 +799,8 @@ class _Importer:
         dtype = ONNX_DTYPES.get(tt.elem_type)
         if dtype is None:
             raise EdgeirError(f"input '{inp.name}' has unsupported element type "
-                              f"{onnx.TensorProto.DataType.Name(tt.elem_type)}", self.filename,
-                              kind="unsupported")
+                              f"{_dtype_name(tt.elem_type)}", self.filename,
+                              "edgeir's inputs are float or integer tensors", "unsupported")
         if inp.name in self.input_shapes:
             shape = tuple(self.input_shapes[inp.name])
             if tt.HasField("shape"):
@@ -798,13 +825,18 @@ class _Importer:
             raise EdgeirError(f"input '{inp.name}' has {what} at axis {axis}",
                               self.filename, f"fix it with --input-shape {inp.name}={example}",
                               "input")
+        if math.prod(dims) > MAX_ELEMENTS:
+            raise EdgeirError(f"input '{inp.name}' has {math.prod(dims):,} elements (shape "
+                              f"{dims})", self.filename, f"edgeir supports at most "
+                              f"{MAX_ELEMENTS:,} per tensor: re-export the model with a smaller "
+                              "input shape", "unsupported")
         return TensorType(dtype, tuple(dims))
 
     def _node(self, node: onnx.NodeProto) -> None:
         for name in node.input:
             if name and name not in self.values:
                 raise EdgeirError(f"node '{self.loc(node)}' reads '{name}', which nothing "
-                                  "produces", self.filename, "the model is malformed", "input")
+                                  "produces", self.filename, MALFORMED, "input")
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
         ctx = _Ctx(self, node, attrs)
@@ -860,6 +892,57 @@ class _Importer:
         ctx.output(values)
 
 
+def _check_graph(g: onnx.GraphProto, filename: str) -> None:
+    """What onnx.checker would reject in the graph's wiring, with the tensor or node named:
+    duplicate names, ports without a shape, dangling inputs, outputs nothing produces,
+    cycles."""
+    initializers: set[str] = set()
+    for init in g.initializer:
+        if init.name in initializers:
+            raise EdgeirError(f"initializer '{init.name}' is defined twice", filename,
+                              MALFORMED, "input")
+        initializers.add(init.name)
+    defined = set(initializers)
+    inputs: set[str] = set()
+    for port, what in [(p, "input") for p in g.input] + [(p, "output") for p in g.output]:
+        if what == "input":
+            if port.name in inputs:
+                raise EdgeirError(f"graph input '{port.name}' is listed twice", filename,
+                                  MALFORMED, "input")
+            inputs.add(port.name)
+            defined.add(port.name)
+        tt = port.type.tensor_type
+        if (port.type.HasField("tensor_type") and not tt.HasField("shape")
+                and port.name not in initializers):
+            raise EdgeirError(f"graph {what} '{port.name}' has no shape", filename,
+                              f"re-export the model with the {what} shapes", "input")
+    for node in g.node:
+        for name in node.output:
+            if name in inputs or name in initializers:
+                raise EdgeirError(f"node '{node.name or node.op_type}' writes '{name}', which "
+                                  "is a graph input or initializer", filename, MALFORMED,
+                                  "input")
+        defined.update(n for n in node.output if n)
+    for node in g.node:
+        for name in node.input:
+            if name and name not in defined:
+                raise EdgeirError(f"node '{node.name or node.op_type}' ({node.op_type}) reads "
+                                  f"'{name}', which no node, graph input or initializer "
+                                  "produces", filename, MALFORMED, "input")
+    for out in g.output:
+        if out.name not in defined:
+            raise EdgeirError(f"graph output '{out.name}' is produced by no node", filename,
+                              MALFORMED, "input")
+    _topological(g, filename)  # duplicate producers, cycles
+
+
+def _dtype_name(elem_type: int) -> str:
+    try:
+        return onnx.TensorProto.DataType.Name(elem_type)
+    except ValueError:
+        return str(elem_type)
+
+
 def _dims_text(tt: onnx.TypeProto.Tensor) -> str:
     return "x".join(str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?")
                     for d in tt.shape.dim)
@@ -886,8 +969,11 @@ def _topological(g: onnx.GraphProto, filename: str) -> list[onnx.NodeProto]:
         for out in node.output:
             if out:
                 if out in producers:
-                    raise EdgeirError(f"tensor '{out}' is produced by two nodes", filename,
-                                      "the model is malformed", "input")
+                    first = g.node[producers[out]]
+                    raise EdgeirError(f"tensor '{out}' is produced by two nodes, "
+                                      f"'{first.name or first.op_type}' and "
+                                      f"'{node.name or node.op_type}'", filename, MALFORMED,
+                                      "input")
                 producers[out] = i
     deps = [{producers[n] for n in node.input if n in producers} for node in g.node]
     order: list[int] = []
@@ -907,7 +993,7 @@ def _topological(g: onnx.GraphProto, filename: str) -> list[onnx.NodeProto]:
             elif state[nxt] == 1:
                 name = g.node[nxt].name or g.node[nxt].op_type
                 raise EdgeirError(f"the graph has a cycle through node '{name}'", filename,
-                                  "the model is malformed", "input")
+                                  MALFORMED, "input")
             elif state[nxt] == 0:
                 state[nxt] = 1
                 stack.append((nxt, iter(sorted(deps[nxt]))))
@@ -961,12 +1047,13 @@ def load_onnx(path: str | Path, input_shapes: Mapping[str, tuple[int, ...]] | No
         raise EdgeirError(f"cannot load external tensor data: {err}", str(path),
                           "keep the external data files next to the model", "input") from None
     _Importer(model, str(path), input_shapes or {})._check_supported(model.graph)
+    _check_graph(model.graph, str(path))
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else "invalid model"
-        raise EdgeirError(f"invalid ONNX model: {first}", str(path),
-                          "check the exporter; onnx.checker rejects this model", "input") from None
+        text = " ".join(str(err).split()) or "invalid model"  # one line, all of it
+        raise EdgeirError(f"invalid ONNX model: {text}", str(path),
+                          "onnx.checker rejects this model: re-export it", "input") from None
     graph = import_model(model, str(path), input_shapes)
     _shape_check(model, graph, str(path))
     return graph

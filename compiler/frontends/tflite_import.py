@@ -10,6 +10,7 @@ NHWC layout. Every unsupported op is listed in one error before any other work.
 from __future__ import annotations
 
 import math
+import struct
 from pathlib import Path
 from typing import Any, Callable
 
@@ -41,6 +42,10 @@ TENSOR_DTYPES = {
     tflite.TensorType.BOOL: "i1",
 }
 ACT = tflite.ActivationFunctionType
+ACT_NAMES = {v: k for k, v in vars(ACT).items() if not k.startswith("_")}
+TYPE_NAMES = {v: k for k, v in vars(tflite.TensorType).items() if not k.startswith("_")}
+MALFORMED = "the model is malformed: convert it again with the TFLite converter"
+MAX_ELEMENTS = 2**31 - 1  # the C kernels count elements in int32
 
 
 class _Op:
@@ -50,14 +55,23 @@ class _Op:
         self.imp = imp
         self.index = index
         self.op = op
+        if not 0 <= op.OpcodeIndex() < imp.model.OperatorCodesLength():
+            raise EdgeirError(f"opcode index {op.OpcodeIndex()} is out of range (the model has "
+                              f"{imp.model.OperatorCodesLength()} operator codes)",
+                              f"{imp.filename}: operator {index}", MALFORMED, "input")
         self.code = imp.opcode(op)
         self.name = BUILTIN_NAMES.get(self.code, f"op{self.code}")
         self.inputs = [int(i) for i in op.InputsAsNumpy()] if op.InputsLength() else []
         self.outputs = [int(i) for i in op.OutputsAsNumpy()] if op.OutputsLength() else []
+        count = imp.sg.TensorsLength()
+        for i in self.inputs + self.outputs:
+            if not -1 <= i < count:  # -1: an omitted optional input
+                raise self.fail(f"tensor index {i} is out of range (the subgraph has {count} "
+                                "tensors)", MALFORMED, "input")
 
     @property
     def loc(self) -> str:
-        out = self.imp.tensor_name(self.outputs[0]) if self.outputs else ""
+        out = self.imp.tensor_name(self.outputs[0]) if self.outputs and self.outputs[0] >= 0 else ""
         return out or f"{self.name.lower()}_{self.index}"
 
     def fail(self, what: str, hint: str | None = None, kind: str = "unsupported") -> EdgeirError:
@@ -121,15 +135,21 @@ def _act_range_q(op: _Op, act: int, out: TensorType) -> tuple[int, int]:
         return max(-128, quantize(0.0)), min(127, quantize(6.0))
     if act == ACT.RELU_N1_TO_1:
         return max(-128, quantize(-1.0)), min(127, quantize(1.0))
-    raise op.fail(f"fused activation {act} is not supported")
+    raise _unsupported_act(op, act)
 
 
 def _act_clamp_f(op: _Op, act: int) -> tuple[float, ...]:
     ranges = {ACT.NONE: (), ACT.RELU: (0.0, math.inf), ACT.RELU6: (0.0, 6.0),
               ACT.RELU_N1_TO_1: (-1.0, 1.0)}
     if act not in ranges:
-        raise op.fail(f"fused activation {act} is not supported")
+        raise _unsupported_act(op, act)
     return ranges[act]
+
+
+def _unsupported_act(op: _Op, act: int) -> EdgeirError:
+    return op.fail(f"fused activation {ACT_NAMES.get(act, act)} is not supported",
+                   "convert the model with NONE, RELU, RELU6 or RELU_N1_TO_1 fused (or the "
+                   "activation as its own op)")
 
 
 def _same_pads(size: int, k: int, stride: int, dil: int) -> tuple[int, int]:
@@ -147,6 +167,9 @@ def _pads(op: _Op, padding: int, hw: tuple[int, int], k: tuple[int, int],
         raise op.fail(f"padding {padding} is not supported", kind="input")
     (pt, pb), (pl, pr) = _same_pads(hw[0], k[0], s[0], d[0]), _same_pads(hw[1], k[1], s[1], d[1])
     return (pt, pl, pb, pr)
+
+
+QUANT_HINT = "quantize the model fully with the TFLite converter (int8 scales and zero points)"
 
 
 def _is_int8(t: TensorType) -> bool:
@@ -198,13 +221,15 @@ def _scales(t: TensorType, channels: int) -> list[float]:
         return list(q.scales)
     if isinstance(q, PerTensor):
         return [q.scale] * channels
-    raise EdgeirError(f"tensor of type {t} has no quantization")
+    return []
 
 
 def _qconv_params(op: _Op, x: TensorType, w: TensorType, out: TensorType, channels: int) -> dict:
     xq, oq = x.quant, out.quant
     if not isinstance(xq, PerTensor) or not isinstance(oq, PerTensor):
-        raise op.fail("int8 activations must be quantized per tensor", kind="input")
+        raise op.fail("int8 activations must be quantized per tensor", QUANT_HINT, "input")
+    if not _scales(w, channels):
+        raise op.fail("int8 weights have no quantization", QUANT_HINT, "input")
     reals = [xq.scale * s / oq.scale for s in _scales(w, channels)]
     pairs = [arith.quantize_multiplier(r) for r in reals]
     if not isinstance(w.quant, PerAxis):
@@ -272,7 +297,7 @@ def _binary(op: _Op, kind: str) -> None:
     if _is_int8(a.type):
         aq, bq, oq = a.type.quant, b.type.quant, out_t.quant
         if not all(isinstance(q, PerTensor) for q in (aq, bq, oq)):
-            raise op.fail("int8 operands must be quantized per tensor", kind="input")
+            raise op.fail("int8 operands must be quantized per tensor", QUANT_HINT, "input")
         attrs: dict[str, Any] = {"a_zp": aq.zero_point, "b_zp": bq.zero_point,
                                  "out_zp": oq.zero_point}
         if kind == "add":
@@ -473,21 +498,39 @@ class _Importer:
         dtype = TENSOR_DTYPES.get(t.Type())
         if dtype is None:
             raise EdgeirError(f"tensor '{self.tensor_name(index)}' has an unsupported type "
-                              f"({t.Type()})", self.filename, kind="unsupported")
+                              f"{TYPE_NAMES.get(t.Type(), t.Type())}", self.filename,
+                              "edgeir reads float32, float16, int8, uint8, int16, int32, int64 "
+                              "and bool tensors", "unsupported")
         shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
         if any(d <= 0 for d in shape):
             raise EdgeirError(f"tensor '{self.tensor_name(index)}' has a dynamic or empty "
-                              f"shape {list(shape)}", self.filename, kind="unsupported")
-        type_ = TensorType(dtype, shape, self._quant(t))
+                              f"shape {list(shape)}", self.filename,
+                              "convert the model with static, positive dimensions (a fixed "
+                              "batch size)", "unsupported")
+        if math.prod(shape) > MAX_ELEMENTS:
+            raise EdgeirError(f"tensor '{self.tensor_name(index)}' has {math.prod(shape):,} "
+                              f"elements", self.filename, f"edgeir supports at most "
+                              f"{MAX_ELEMENTS:,} per tensor", "unsupported")
+        type_ = TensorType(dtype, shape, self._quant(t, index))
         self._types[index] = type_
         return type_
 
-    def _quant(self, t: Any) -> Quant | None:
+    def _quant(self, t: Any, index: int) -> Quant | None:
         q = t.Quantization()
         if q is None or q.ScaleLength() == 0:
             return None
         scales = [float(s) for s in q.ScaleAsNumpy()]
         zps = [int(z) for z in q.ZeroPointAsNumpy()] if q.ZeroPointLength() else [0] * len(scales)
+        name = self.tensor_name(index)
+        bad = [s for s in scales if not (s > 0 and math.isfinite(s))]
+        if bad:
+            raise EdgeirError(f"tensor '{name}' has quantization scale {bad[0]:g}",
+                              self.filename, "scales must be positive and finite: convert the "
+                              "model again", "input")
+        if len(zps) != len(scales):
+            raise EdgeirError(f"tensor '{name}' has {len(scales)} scales but {len(zps)} zero "
+                              "points", self.filename, "a quantized tensor needs one zero point "
+                              "per scale: convert the model again", "input")
         if len(scales) == 1:
             return PerTensor(scales[0], zps[0])
         return PerAxis(int(q.QuantizedDimension()), tuple(scales), tuple(zps))
@@ -501,16 +544,19 @@ class _Importer:
         if index in self.values:
             return self.values[index]
         t = self.sg.Tensors(index)
+        if not 0 <= t.Buffer() < self.model.BuffersLength():
+            raise EdgeirError(f"tensor '{self.tensor_name(index)}' names buffer {t.Buffer()}, "
+                              f"the model has {self.model.BuffersLength()}", self.filename,
+                              MALFORMED, "input")
         buf = self.model.Buffers(t.Buffer())
         type_ = self.tensor_type(index)
         if buf is None or buf.DataLength() == 0:
             raise EdgeirError(f"tensor '{self.tensor_name(index)}' is read before it is "
-                              "written", self.filename, "the model is malformed", "input")
+                              "written", self.filename, MALFORMED, "input")
         raw = buf.DataAsNumpy().tobytes()
         if len(raw) != type_.nbytes:
             raise EdgeirError(f"tensor '{self.tensor_name(index)}' has {len(raw)} bytes of data, "
-                              f"its type needs {type_.nbytes}", self.filename,
-                              "the model is malformed", "input")
+                              f"its type needs {type_.nbytes}", self.filename, MALFORMED, "input")
         data = np.frombuffer(raw, dtype=type_.np_dtype.newbyteorder("<")).reshape(type_.shape)
         value = self.constant(data.astype(type_.np_dtype), self.tensor_name(index), type_.quant)
         self.values[index] = value
@@ -527,6 +573,13 @@ class _Importer:
                      for k, v in sorted(missing.items())]
             raise EdgeirError(f"unsupported TFLite op(s): {'; '.join(parts)}", self.filename,
                               "see the README's list of supported TFLite ops", "unsupported")
+        ports = ([int(self.sg.Inputs(i)) for i in range(self.sg.InputsLength())]
+                 + [int(self.sg.Outputs(i)) for i in range(self.sg.OutputsLength())])
+        for index in ports:
+            if not 0 <= index < self.sg.TensorsLength():
+                raise EdgeirError(f"graph input or output tensor index {index} is out of range "
+                                  f"(the subgraph has {self.sg.TensorsLength()} tensors)",
+                                  self.filename, MALFORMED, "input")
         for i in range(self.sg.InputsLength()):
             index = int(self.sg.Inputs(i))
             self.values[index] = self.graph.add_input(self.tensor_type(index),
@@ -537,7 +590,7 @@ class _Importer:
             index = int(self.sg.Outputs(i))
             if index not in self.values:
                 raise EdgeirError(f"output '{self.tensor_name(index)}' is never written",
-                                  self.filename, "the model is malformed", "input")
+                                  self.filename, MALFORMED, "input")
             self.graph.add_output(self.values[index], self.tensor_name(index))
         return self.graph
 
@@ -551,5 +604,10 @@ def load_tflite(path: str | Path) -> Graph:
         buf = path.read_bytes()
     except OSError as err:
         raise EdgeirError(f"cannot read file: {err.strerror}", str(path), None, "input") from None
-    return _Importer(buf, str(path)).run()
+    try:
+        return _Importer(buf, str(path)).run()
+    except struct.error:  # a flatbuffer offset that points past the end of the file
+        raise EdgeirError("not a TFLite model: the flatbuffer points outside the file",
+                          str(path), "the file is truncated or damaged: convert the model "
+                          "again", "input") from None
 

@@ -62,6 +62,8 @@ def _infer_dequantize(attrs: Attrs, types: Sequence[TensorType]) -> list[TensorT
     _check_params(attrs, types)
     if types[0].dtype not in INT_TARGETS:
         raise InferError(f"dequantize_linear expects an integer input, got {types[0].dtype}")
+    if len(types) > 2 and types[2].dtype != types[0].dtype:
+        raise InferError(f"zero point is {types[2].dtype} but the input is {types[0].dtype}")
     return [TensorType(types[1].dtype, types[0].shape)]
 
 

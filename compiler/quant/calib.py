@@ -58,7 +58,8 @@ def _split_samples(graph: Graph, name: str, array: np.ndarray, where: str) -> li
                           f"store samples of shape {list(shape)} (optionally stacked on a new "
                           "first axis)", "input")
     if not samples:
-        raise EdgeirError(f"calibration array {name!r} holds no samples", where, None, "input")
+        raise EdgeirError(f"calibration array {name!r} holds no samples", where,
+                          "store at least one sample", "input")
     out = []
     for i, s in enumerate(samples):
         s = np.ascontiguousarray(s, dtype=value.type.np_dtype)
@@ -84,7 +85,8 @@ def samples_from_arrays(graph: Graph, arrays: Mapping[str, np.ndarray],
                  for n in graph.input_names}
     counts = {n: len(v) for n, v in per_input.items()}
     if len(set(counts.values())) != 1:
-        raise EdgeirError(f"inputs have different sample counts {counts}", where, None, "input")
+        raise EdgeirError(f"inputs have different sample counts {counts}", where,
+                          "store the same number of samples for every input", "input")
     n = next(iter(counts.values()))
     return [{k: per_input[k][i] for k in graph.input_names} for i in range(n)]
 
@@ -98,7 +100,8 @@ def load_samples(graph: Graph, path: str | Path) -> list[dict[str, np.ndarray]]:
                               str(p), "use an .npz keyed by input name", "input")
         files = sorted(p.glob("*.npy"))
         if not files:
-            raise EdgeirError("no .npy files in the calibration directory", str(p), None,
+            raise EdgeirError("no .npy files in the calibration directory", str(p),
+                              "put one .npy file per sample (or stack) there, or pass an .npz",
                               "input")
         samples: list[dict[str, np.ndarray]] = []
         for f in files:

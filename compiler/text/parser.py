@@ -27,6 +27,11 @@ def _lark() -> lark.Lark:
     return lark.Lark(GRAMMAR.read_text(), parser="lalr", maybe_placeholders=True)
 
 
+# How each attribute kind is written, for hints.
+_EXAMPLES = {"int": "1", "float": "0.5", "bool": "true", "str": '"name"', "ints": "[1, 1]",
+             "floats": "[0.5, 1.0]", "strs": '["a", "b"]'}
+
+
 def _unquote(token: str) -> str:
     return json.loads(token)
 
@@ -66,7 +71,8 @@ class _Builder:
                     zps = zps * len(scales)
                 if len(zps) != len(scales):
                     raise self.error(tree.children[0], f"{len(scales)} scales but {len(zps)} "
-                                     "zero points")
+                                     "zero points", "give one zero point per scale, or one for "
+                                     "all")
                 quant = PerAxis(axis, tuple(float(s) for s in scales), tuple(zps))
         return TensorType(dtype, tuple(int(d) for d in dims), quant)
 
@@ -94,22 +100,26 @@ class _Builder:
         if body.data == "dense_hex":
             text = _unquote(str(body.children[0]))
             if not text.startswith("0x"):
-                raise self.error(body.children[0], "hex constant must start with 0x")
+                raise self.error(body.children[0], "hex constant must start with 0x",
+                                 'write it as "0x" and two hex digits per byte')
             try:
                 raw = bytes.fromhex(text[2:])
             except ValueError:
-                raise self.error(body.children[0], "malformed hex constant") from None
+                raise self.error(body.children[0], "malformed hex constant",
+                                 'write it as "0x" and two hex digits per byte') from None
             data = self._from_bytes(raw, dtype, ttype, body.children[0])
         elif body.data == "dense_list":
             elements = [c for c in body.children if c is not None]
             if len(elements) != ttype.numel:
                 raise self.error(name_tok, f"constant has {len(elements)} elements, its type "
-                                 f"needs {ttype.numel}")
+                                 f"needs {ttype.numel}", f"give {ttype.numel} elements or fix "
+                                 "the type")
             try:
                 data = np.array([self._element(e, dtype) for e in elements],
                                 dtype=dtype).reshape(ttype.shape)
             except (ValueError, OverflowError) as err:
-                raise self.error(name_tok, f"bad constant element: {err}") from None
+                raise self.error(name_tok, f"bad constant element: {err}",
+                                 f"write every element as a {dtype.name} value") from None
         elif body.data == "dense_elided":
             raise self.error(body.children[0], "constant data was elided when this IR was "
                              "printed", "print it again without eliding (write it with -o)")
@@ -119,7 +129,9 @@ class _Builder:
             offset, size = int(off_tok), int(size_tok)
             if offset < 0 or offset + size > len(raw):
                 raise self.error(off_tok, f"bytes {offset}..{offset + size} are outside "
-                                 f"{_unquote(str(file_tok))} ({len(raw)} bytes)")
+                                 f"{_unquote(str(file_tok))} ({len(raw)} bytes)",
+                                 "the .bin file does not belong to this .ir file; write both "
+                                 "again")
             data = self._from_bytes(raw[offset : offset + size], dtype, ttype, off_tok)
         value = constant(data.astype(DTYPES[ttype.dtype]), quant=ttype.quant)
         self.define(name_tok, value)
@@ -148,8 +160,10 @@ class _Builder:
 
     def _from_bytes(self, raw: bytes, dtype: np.dtype, ttype: TensorType, tok: Any) -> np.ndarray:
         if len(raw) != ttype.numel * dtype.itemsize:
-            raise self.error(tok, f"constant has {len(raw)} bytes, its type needs "
-                             f"{ttype.numel * dtype.itemsize}")
+            need = ttype.numel * dtype.itemsize
+            raise self.error(tok, f"constant has {len(raw)} bytes, its type needs {need}",
+                             f"give {need} bytes ({ttype.numel} x {dtype.itemsize}) or fix "
+                             "the type")
         return np.frombuffer(raw, dtype=dtype).reshape(ttype.shape).copy()
 
     def _sidecar(self, token: lark.Token) -> bytes:
@@ -186,7 +200,8 @@ class _Builder:
                              "see the README's op table for the supported ops")
         attrs = self.attrs(attr_tree, opdef, op_tok)
         if len(type_trees) != len(result_toks):
-            raise self.error(op_tok, f"{len(result_toks)} results but {len(type_trees)} types")
+            raise self.error(op_tok, f"{len(result_toks)} results but {len(type_trees)} types",
+                             "give one type per result")
         node = Node(str(op_tok), [self.use(t) for t in operand_toks],
                     [self.type(t) for t in type_trees], attrs,
                     loc=_unquote(str(loc_tree.children[0])) if loc_tree is not None else "")
@@ -209,12 +224,14 @@ class _Builder:
                 raise self.error(key_tok, f"op '{opdef.name}' has no attribute '{key}'",
                                  f"its attributes are {sorted(opdef.attrs) or 'none'}")
             if key in out:
-                raise self.error(key_tok, f"attribute '{key}' given twice")
+                raise self.error(key_tok, f"attribute '{key}' given twice", "give it once")
             try:
                 out[key] = check_attr_value(spec.kind, self.attr_value(value_tree))
             except ValueError as err:
                 raise self.error(key_tok, f"attribute '{key}' of '{opdef.name}' must be "
-                                 f"{spec.kind}: {err}") from None
+                                 f"{spec.kind}: {err}",
+                                 f"write it like {key} = {_EXAMPLES.get(spec.kind, '...')}"
+                                 ) from None
         return out
 
     def graph_attrs(self, tree: lark.Tree) -> dict:
@@ -224,7 +241,8 @@ class _Builder:
                 continue
             key_tok, value_tree = entry.children
             if str(key_tok) in out:
-                raise self.error(key_tok, f"graph attribute '{key_tok}' given twice")
+                raise self.error(key_tok, f"graph attribute '{key_tok}' given twice",
+                                 "give it once")
             value = self.attr_value(value_tree)
             out[str(key_tok)] = tuple(value) if isinstance(value, list) else value
         return out
@@ -257,7 +275,8 @@ class _Builder:
                 self.define(value_tok, value)
                 port_name = _unquote(str(port.children[0])) if port is not None else value.name
                 if port_name in graph.input_names:
-                    raise self.error(value_tok, f"duplicate input name {port_name!r}")
+                    raise self.error(value_tok, f"duplicate input name {port_name!r}",
+                                     "rename one of the inputs")
                 graph.inputs.append(value)
                 graph.input_names.append(port_name)
             elif child.data == "const_stmt":
@@ -272,7 +291,8 @@ class _Builder:
                     value = self.use(value_tok)
                     port_name = _unquote(str(port.children[0])) if port is not None else value.name
                     if port_name in graph.output_names:
-                        raise self.error(value_tok, f"duplicate output name {port_name!r}")
+                        raise self.error(value_tok, f"duplicate output name {port_name!r}",
+                                         "rename one of the outputs")
                     graph.add_output(value, port_name)
         return graph
 
@@ -287,13 +307,17 @@ def _syntax_error(err: lark.exceptions.LarkError, filename: str, text: str) -> E
         more = ", ..." if len(expected) > 6 else ""
         token = err.token
         got = "end of file" if token.type == "$END" else repr(str(token))
-        return EdgeirError(f"unexpected {got}; expected {shown}{more}", where, kind="input")
+        return EdgeirError(f"unexpected {got}", where, f"expected {shown}{more}", "input")
     if isinstance(err, lark.exceptions.UnexpectedCharacters):
         char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else "?"
-        return EdgeirError(f"unexpected character {char!r}", where, kind="input")
+        allowed = sorted(err.allowed or ())
+        hint = (f"expected {', '.join(_pretty_terminal(a) for a in allowed[:6])}"
+                f"{', ...' if len(allowed) > 6 else ''}" if allowed else
+                "remove it (comments start with //)")
+        return EdgeirError(f"unexpected character {char!r}", where, hint, "input")
     if isinstance(err, lark.exceptions.UnexpectedEOF):
-        return EdgeirError("unexpected end of file", where, kind="input")
-    return EdgeirError(f"syntax error: {err}", where, kind="input")
+        return EdgeirError("unexpected end of file", where, "complete the graph", "input")
+    return EdgeirError(f"syntax error: {err}", where, "see the README's IR syntax", "input")
 
 
 def _pretty_terminal(name: str) -> str:
@@ -325,8 +349,12 @@ def parse_file(path: str | Path) -> Graph:
         text = path.read_text()
     except FileNotFoundError:
         raise EdgeirError("no such file", str(path), "check the path") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise EdgeirError(f"cannot read IR file: {getattr(err, 'strerror', None) or err}",
-                          str(path)) from None
+    except UnicodeDecodeError as err:
+        line = err.object[: err.start].count(b"\n") + 1
+        raise EdgeirError(f"cannot read IR file: byte {err.start} is not UTF-8",
+                          f"{path}:{line}", "save the file as UTF-8") from None
+    except OSError as err:
+        raise EdgeirError(f"cannot read IR file: {err.strerror or err}", str(path),
+                          "check the path and its permissions") from None
     return parse(text, str(path), path.parent)
 

@@ -1,0 +1,1 @@
+a frozen TensorFlow graph, say
