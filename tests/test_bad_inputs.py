@@ -171,6 +171,19 @@ def test_every_fixture_is_used() -> None:
         assert names & words, f"{rel} is used by no case"
 
 
+def test_the_readme_documents_every_exit_code() -> None:
+    """The README's table lists exactly the codes edgeir exits with, each with its kind."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("### Errors and exit codes", 1)[1].split("\n## ", 1)[0]
+    rows = dict(re.findall(r"^\| (\d+) \| (.+) \|$", section, re.M))
+    assert set(rows) == {"0", "1", *(str(code) for code in EXIT_CODES.values())}, rows
+    words = {"usage": "usage", "input": "bad input", "unsupported": "unsupported",
+             "verify": "verifier", "pass": "a pass failed", "output": "output path"}
+    for kind, code in EXIT_CODES.items():
+        assert words[kind] in rows[str(code)], (kind, code, rows[str(code)])
+    assert "tests/bad_inputs/" in section
+
+
 def _generator():
     spec = importlib.util.spec_from_file_location("make_cases", CORPUS / "make_cases.py")
     module = importlib.util.module_from_spec(spec)
