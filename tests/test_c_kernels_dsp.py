@@ -145,13 +145,20 @@ def depthwise_graph(seed: int) -> Graph:
     return g
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_dsp_depthwise_inplace_bit_exact(seed, tmp_path):
+@pytest.mark.parametrize("seed,lean", [(s, s % 3 == 0) for s in range(12)])
+def test_dsp_depthwise_inplace_bit_exact(seed, lean, tmp_path, monkeypatch):
+    """lean: the ring of raw int8 words, which the driver picks when the layer is the arena's
+    peak (a lone layer always is); otherwise the fast ring (the switch turned off)."""
+    from backends.c import driver
+
+    if not lean:
+        monkeypatch.setattr(driver, "lean_at_peak", lambda graph: False)
     graph = depthwise_graph(seed)
     reference = parse(print_graph(graph))
     report = compile_model(graph, tmp_path / "out", "net", "host", inplace=True, dsp=True)
     kernels = {layer["kernel"] for layer in report["layers"]}
-    if "edgeir_depthwise_conv_s8_inplace_dsp" not in kernels:  # the ring is not safe in place:
+    dsp = "edgeir_depthwise_conv_s8_inplace_dsp" + ("_lean" if lean else "")
+    if dsp not in kernels:  # the ring is not safe in place:
         assert kernels == {"edgeir_depthwise_conv_s8"}, kernels  # the portable kernel runs
     rng = np.random.default_rng(seed + 2000)
     feeds = {"x": rng.integers(-128, 128, (3, *graph.inputs[0].type.shape), dtype=np.int8)}

@@ -305,7 +305,7 @@ def dsp_depthwise_weights(w: np.ndarray) -> np.ndarray:
     return words.astype(np.uint32).view(np.int32)
 
 
-@emitter("edgeir_depthwise_conv_s8_inplace_dsp")
+@emitter("edgeir_depthwise_conv_s8_inplace_dsp", "edgeir_depthwise_conv_s8_inplace_dsp_lean")
 def _depthwise_s8_dsp(m: Module, node: Node, a: Attrs) -> str:
     x, w, b = node.operands
     oc, kh, kw, _ = w.type.shape

@@ -219,11 +219,12 @@ def dsp_scratch(node: Node) -> int:
     """Bytes of scratch a DSP convolution needs: its inputs expanded to int16 pairs (two
     pixels, plus a staging row when in_c is not a multiple of 4), or int16 ring rows."""
     w = node.operands[1].type.shape
-    if _is_depthwise(node):  # ring rows of int16 pixel pairs with padding, a row of in_zp
+    if _is_depthwise(node):  # ring rows of pixels with their padding, a row of in_zp
         a = node.attrs
         ring = (w[1] - 1) * a.get("dilations", (1, 1))[0] + 1
         pads = a.get("pads", (0, 0, 0, 0))
-        return 8 * (ring + 1) * (node.operands[0].type.shape[2] + pads[1] + pads[3])
+        pixel = 4 if a.get("impl", "").endswith("_lean") else 8  # raw or int16 pairs
+        return pixel * (ring + 1) * (node.operands[0].type.shape[2] + pads[1] + pads[3])
     k = int(np.prod(w[1:]))
     groups = (k + 3) // 4
     return 16 * groups + (4 * groups if w[-1] % 4 else 0)
@@ -260,6 +261,23 @@ def table_bytes(graph: Graph) -> dict[str, int]:
         else:
             size[w.name] += 8 * oc
     return size
+
+
+def lean_at_peak(graph: Graph) -> bool:
+    """Speed never costs RAM: when the arena's peak is a DSP depthwise layer with the fast
+    ring (int16 pixel pairs), switch it to the lean one (raw int8 words, half the scratch,
+    two instructions more per tap). True if it switched: plan the memory again."""
+    from compiler.memory_report import peak
+
+    step = peak(graph)["step"]
+    if not 0 <= step < len(graph.nodes):
+        return False
+    node = graph.nodes[step]
+    if node.attrs.get("impl") != "edgeir_depthwise_conv_s8_inplace_dsp":
+        return False
+    node.attrs["impl"] = "edgeir_depthwise_conv_s8_inplace_dsp_lean"
+    node.attrs["scratch"] = (dsp_scratch(node),)
+    return True
 
 
 def dsp_requant_fits(node: Node) -> bool:
@@ -332,7 +350,8 @@ def overlap_rule(node: Node) -> tuple[int, ...]:
     out = node.results[0].type
     if impl in WINDOW_KERNELS:
         return (0, window_overlap(node), 0)
-    if impl in ("edgeir_depthwise_conv_s8_inplace", "edgeir_depthwise_conv_s8_inplace_dsp"):
+    if impl in ("edgeir_depthwise_conv_s8_inplace", "edgeir_depthwise_conv_s8_inplace_dsp",
+                "edgeir_depthwise_conv_s8_inplace_dsp_lean"):
         return (0, 0, 1)
     if impl in ("edgeir_pointwise_conv_s8", "edgeir_pointwise_conv_s8_dsp"):
         # in_c >= out_c: output pixel p ends before input pixel p + 1 starts

@@ -213,6 +213,12 @@ void edgeir_conv_add_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in, co
 void edgeir_depthwise_conv_s8_inplace_dsp(const edgeir_conv_s8_params *p, const int8_t *in,
                                           const int32_t *w, const edgeir_rq *rq, int8_t *out,
                                           int8_t *scratch);
+/* The same with half the scratch (raw int8 words in the ring, sign-extended at every tap):
+ * lower-c's choice where the depthwise layer sets the arena's peak. */
+void edgeir_depthwise_conv_s8_inplace_dsp_lean(const edgeir_conv_s8_params *p,
+                                               const int8_t *in, const int32_t *w,
+                                               const edgeir_rq *rq, int8_t *out,
+                                               int8_t *scratch);
 void edgeir_fc_s8_dsp(const edgeir_fc_s8_params *p, const int8_t *in, const int8_t *w,
                       const edgeir_rq *rq, int8_t *out);
 

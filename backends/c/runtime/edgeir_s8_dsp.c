@@ -227,15 +227,62 @@ static void expand_window(const edgeir_conv_s8_params *p, const int8_t *in, int3
     a11 = dsp_smlad(t, pb, a11);                                                              \
   } while (0)
 
-static __attribute__((noinline)) void mac_2x2(const uint32_t *x, const int8_t *w_, int32_t g,
-                                             int32_t *acc) { /* shared: one copy of the code */
-  const int8_t *w = (const int8_t *)__builtin_assume_aligned(w_, 4);
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* One 4-group in assembly: the weights and both pixels' words loaded with post-increment,
+ * 15 instructions for 16 MACs (gcc 12 spills one register of the C and adds the pointer
+ * updates). */
+#define MAC_2X2_ASM                                                                           \
+  "ldrd %[wa], %[wb], [%[w]], #8\n\t"                                                        \
+  "ldrd %[pa], %[pb], [%[x]], #8\n\t"                                                        \
+  "sxtb16 %[t], %[wa]\n\t"                                                                   \
+  "smlad %[a00], %[t], %[pa], %[a00]\n\t"                                                    \
+  "smlad %[a10], %[t], %[pb], %[a10]\n\t"                                                    \
+  "sxtb16 %[t], %[wb]\n\t"                                                                   \
+  "smlad %[a01], %[t], %[pa], %[a01]\n\t"                                                    \
+  "smlad %[a11], %[t], %[pb], %[a11]\n\t"                                                    \
+  "ldrd %[pa], %[pb], [%[x]], #8\n\t"                                                        \
+  "sxtb16 %[t], %[wa], ror #8\n\t"                                                           \
+  "smlad %[a00], %[t], %[pa], %[a00]\n\t"                                                    \
+  "smlad %[a10], %[t], %[pb], %[a10]\n\t"                                                    \
+  "sxtb16 %[t], %[wb], ror #8\n\t"                                                           \
+  "smlad %[a01], %[t], %[pa], %[a01]\n\t"                                                    \
+  "smlad %[a11], %[t], %[pb], %[a11]\n\t"
+#endif
+
+/* acc[0..3] += the 2 x 2 block over g >= 1 groups (see DSP_STEP_2X2). On a DSP core one
+ * loop of assembly, two groups a pass: 31 instructions for 32 MACs. */
+static inline __attribute__((always_inline)) void mac_2x2(const uint32_t *x, const int8_t *w_,
+                                                          int32_t g, int32_t *acc) {
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-  for (; g >= 2; g -= 2, x += 8, w += 16) { /* two groups a pass: half the loop overhead */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+  uint32_t wa, wb, t, pa, pb;
+  const int8_t *w = w_;
+  if (g & 1)
+    __asm__(MAC_2X2_ASM
+            : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
+              [x] "+r"(x), [w] "+r"(w), [wa] "=&r"(wa), [wb] "=&r"(wb), [t] "=&r"(t),
+              [pa] "=&r"(pa), [pb] "=&r"(pb)
+            :
+            : "memory");
+  if (g >= 2) {
+    int32_t n = g >> 1;
+    __asm__("1:\n\t" MAC_2X2_ASM MAC_2X2_ASM
+            "subs %[n], %[n], #1\n\t"
+            "bne 1b"
+            : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
+              [x] "+r"(x), [w] "+r"(w), [n] "+r"(n), [wa] "=&r"(wa), [wb] "=&r"(wb),
+              [t] "=&r"(t), [pa] "=&r"(pa), [pb] "=&r"(pb)
+            :
+            : "cc", "memory");
+  }
+#else
+  const int8_t *w = (const int8_t *)__builtin_assume_aligned(w_, 4);
+  for (; g >= 2; g -= 2, x += 8, w += 16) {
     DSP_STEP_2X2(x, w);
     DSP_STEP_2X2(x + 4, w + 8);
   }
   if (g) DSP_STEP_2X2(x, w);
+#endif
   acc[0] = a00;
   acc[1] = a01;
   acc[2] = a10;
@@ -457,16 +504,56 @@ void edgeir_fc_s8_dsp(const edgeir_fc_s8_params *p, const int8_t *in, const int8
 
 /* ---- depthwise, in place ------------------------------------------------------------------- */
 
-/* One tap of four channels: x and w each hold the group's channels 0, 2 (word 0) and 1, 3
- * (word 1) as int16 pairs; one SMLABB or SMLATT per channel. */
-#define DW_TAP(xp, wp)                                                                        \
+/* One tap of four channels: xe, xo hold the group's input channels 0, 2 and 1, 3 as int16
+ * pairs, wp the weights likewise; one SMLABB or SMLATT per channel. */
+#define DW_TAP(xe, xo, wp)                                                                    \
   do {                                                                                        \
-    const uint32_t xe = (xp)[0], xo = (xp)[1], we = (uint32_t)(wp)[0], wo = (uint32_t)(wp)[1]; \
-    a0 = dsp_smlabb(xe, we, a0);                                                              \
-    a2 = dsp_smlatt(xe, we, a2);                                                              \
-    a1 = dsp_smlabb(xo, wo, a1);                                                              \
-    a3 = dsp_smlatt(xo, wo, a3);                                                              \
+    const uint32_t we = (uint32_t)(wp)[0], wo = (uint32_t)(wp)[1];                            \
+    a0 = dsp_smlabb((xe), we, a0);                                                            \
+    a2 = dsp_smlatt((xe), we, a2);                                                            \
+    a1 = dsp_smlabb((xo), wo, a1);                                                            \
+    a3 = dsp_smlatt((xo), wo, a3);                                                            \
   } while (0)
+
+/* The tap's input from a ring pixel: `lean` rings hold the raw int8 word (4 bytes a pixel),
+ * the others the two words already sign-extended (8 bytes a pixel, two instructions less). */
+#define DW_TAP_PX(px, wp, lean)                                                               \
+  do {                                                                                        \
+    const uint32_t *px_ = (px);                                                               \
+    if (lean)                                                                                 \
+      DW_TAP(dsp_even(px_[0]), dsp_odd(px_[0]), wp);                                          \
+    else                                                                                      \
+      DW_TAP(px_[0], px_[1], wp);                                                             \
+  } while (0)
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* One tap in assembly: the pixel at byte offset X of row P, the weights at byte offset W. */
+#define DW_TAP_ASM(P, X, W)                                                                   \
+  "ldrd %[xe], %[xo], [%[" P "], #" X "]\n\t"                                                \
+  "ldrd %[we], %[wo], [%[w], #" W "]\n\t"                                                    \
+  "smlabb %[a0], %[xe], %[we], %[a0]\n\t"                                                    \
+  "smlatt %[a2], %[xe], %[we], %[a2]\n\t"                                                    \
+  "smlabb %[a1], %[xo], %[wo], %[a1]\n\t"                                                    \
+  "smlatt %[a3], %[xo], %[wo], %[a3]\n\t"
+#define DW_TAP_ASM_LEAN(P, X, W)                                                              \
+  "ldr %[xo], [%[" P "], #" X "]\n\t"                                                        \
+  "ldrd %[we], %[wo], [%[w], #" W "]\n\t"                                                    \
+  "sxtb16 %[xe], %[xo]\n\t"                                                                  \
+  "sxtb16 %[xo], %[xo], ror #8\n\t"                                                          \
+  "smlabb %[a0], %[xe], %[we], %[a0]\n\t"                                                    \
+  "smlatt %[a2], %[xe], %[we], %[a2]\n\t"                                                    \
+  "smlabb %[a1], %[xo], %[wo], %[a1]\n\t"                                                    \
+  "smlatt %[a3], %[xo], %[wo], %[a3]\n\t"
+#define DW3_ASM(TAP, A, B)                                                                    \
+  TAP("r0", "0", "0") TAP("r0", A, "8") TAP("r0", B, "16") TAP("r1", "0", "24")               \
+  TAP("r1", A, "32") TAP("r1", B, "40") TAP("r2", "0", "48") TAP("r2", A, "56")               \
+  TAP("r2", B, "64")
+#define DW3_OPERANDS                                                                          \
+  : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xe] "=&r"(xe),              \
+    [xo] "=&r"(xo), [we] "=&r"(we), [wo] "=&r"(wo)                                            \
+  : [r0] "r"(r0), [r1] "r"(r1), [r2] "r"(r2), [w] "r"(wg)                                     \
+  : "memory"
+#endif
 
 /* Four requantized channels to o[0..nc-1] (the records are padded: all four are computed). */
 static inline void dw_store(int8_t *o, int32_t nc, const edgeir_rq *q, int32_t a0, int32_t a1,
@@ -488,48 +575,36 @@ static inline void dw_store(int8_t *o, int32_t nc, const edgeir_rq *q, int32_t a
   }
 }
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-/* One tap in assembly: the pixel's and the weights' pairs at byte offsets X and W. */
-#define DW_TAP_ASM(P, X, W)                                                                  \
-  "ldrd %[xe], %[xo], [%[" P "], #" X "]\n\t"                                                \
-  "ldrd %[we], %[wo], [%[w], #" W "]\n\t"                                                    \
-  "smlabb %[a0], %[xe], %[we], %[a0]\n\t"                                                    \
-  "smlatt %[a2], %[xe], %[we], %[a2]\n\t"                                                    \
-  "smlabb %[a1], %[xo], %[wo], %[a1]\n\t"                                                    \
-  "smlatt %[a3], %[xo], %[wo], %[a3]\n\t"
-#endif
-
 /* One output row of a whole channel group (4 channels) for a 3x3 kernel with dilation 1
  * across: rows r0..r2 (from the row's first window on), `step` words from one window to the
  * next; outputs saturated to int8 only (the caller clamps a narrower activation range). On
  * a DSP core the nine taps are one block of assembly (gcc 12 spills the 12 live registers
  * of the C version). */
-static __attribute__((noinline)) void dw3_row(const uint32_t *r0, const uint32_t *r1,
-                                              const uint32_t *r2, const int32_t *wg,
-                                              const edgeir_rq *q, int32_t step, int8_t *o,
-                                              int32_t out_w, int32_t c_n, int32_t zp) {
+static inline __attribute__((always_inline)) void dw3_row(
+    const uint32_t *r0, const uint32_t *r1, const uint32_t *r2, const int32_t *wg,
+    const edgeir_rq *q, int32_t step, int8_t *o, int32_t out_w, int32_t c_n, int32_t zp,
+    int lean) {
   int8_t *const end = o + (size_t)out_w * (size_t)c_n;
+  const int32_t px = lean ? 1 : 2; /* words a ring pixel */
   for (; o != end; o += c_n, r0 += step, r1 += step, r2 += step) {
     int32_t a0 = q[0].bias, a1 = q[1].bias, a2 = q[2].bias, a3 = q[3].bias;
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
     uint32_t xe, xo, we, wo;
-    __asm__(DW_TAP_ASM("r0", "0", "0") DW_TAP_ASM("r0", "8", "8") DW_TAP_ASM("r0", "16", "16")
-            DW_TAP_ASM("r1", "0", "24") DW_TAP_ASM("r1", "8", "32") DW_TAP_ASM("r1", "16", "40")
-            DW_TAP_ASM("r2", "0", "48") DW_TAP_ASM("r2", "8", "56") DW_TAP_ASM("r2", "16", "64")
-            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xe] "=&r"(xe),
-              [xo] "=&r"(xo), [we] "=&r"(we), [wo] "=&r"(wo)
-            : [r0] "r"(r0), [r1] "r"(r1), [r2] "r"(r2), [w] "r"(wg)
-            : "memory");
+    (void)px;
+    if (lean)
+      __asm__(DW3_ASM(DW_TAP_ASM_LEAN, "4", "8") DW3_OPERANDS);
+    else
+      __asm__(DW3_ASM(DW_TAP_ASM, "8", "16") DW3_OPERANDS);
 #else
-    DW_TAP(r0, wg);
-    DW_TAP(r0 + 2, wg + 2);
-    DW_TAP(r0 + 4, wg + 4);
-    DW_TAP(r1, wg + 6);
-    DW_TAP(r1 + 2, wg + 8);
-    DW_TAP(r1 + 4, wg + 10);
-    DW_TAP(r2, wg + 12);
-    DW_TAP(r2 + 2, wg + 14);
-    DW_TAP(r2 + 4, wg + 16);
+    DW_TAP_PX(r0, wg, lean);
+    DW_TAP_PX(r0 + px, wg + 2, lean);
+    DW_TAP_PX(r0 + 2 * px, wg + 4, lean);
+    DW_TAP_PX(r1, wg + 6, lean);
+    DW_TAP_PX(r1 + px, wg + 8, lean);
+    DW_TAP_PX(r1 + 2 * px, wg + 10, lean);
+    DW_TAP_PX(r2, wg + 12, lean);
+    DW_TAP_PX(r2 + px, wg + 14, lean);
+    DW_TAP_PX(r2 + 2 * px, wg + 16, lean);
 #endif
     o[0] = (int8_t)dsp_ssat8(rq_core(a0, q[0].mult, q[0].round, q[0].shift) + zp);
     o[1] = (int8_t)dsp_ssat8(rq_core(a1, q[1].mult, q[1].round, q[1].shift) + zp);
@@ -538,30 +613,45 @@ static __attribute__((noinline)) void dw3_row(const uint32_t *r0, const uint32_t
   }
 }
 
+/* The two ring formats, each one loop (the format is a constant inside). */
+static __attribute__((noinline)) void dw3_row_fast(const uint32_t *const *r, const int32_t *wg,
+                                                   const edgeir_rq *q, int32_t step, int8_t *o,
+                                                   int32_t out_w, int32_t c_n, int32_t zp) {
+  dw3_row(r[0], r[1], r[2], wg, q, step, o, out_w, c_n, zp, 0);
+}
+
+static __attribute__((noinline)) void dw3_row_lean(const uint32_t *const *r, const int32_t *wg,
+                                                   const edgeir_rq *q, int32_t step, int8_t *o,
+                                                   int32_t out_w, int32_t c_n, int32_t zp) {
+  dw3_row(r[0], r[1], r[2], wg, q, step, o, out_w, c_n, zp, 1);
+}
+
 /* Depthwise (multiplier 1) with the in-place contract of edgeir_depthwise_conv_s8_inplace,
  * four channels at a time (writes to a channel reach only that channel's inputs, so a group
  * follows the portable kernel's per-channel order). Per group, the input rows are saved
  * before any output write can reach them, in a ring of ((k_h - 1) * dil_h + 1) rows plus one
  * row of in_zp for the vertical padding (`scratch`: (ring + 1) * (pad_left + in_w +
- * pad_right) pixels of 8 bytes): each pixel sign-extended once into the int16 pairs of the
- * weights' layout, with the horizontal padding (in_zp) in place, so the taps need no
- * bounds checks. 3x3 kernels (dilation 1 across) unroll their taps (dw3_row). */
-void edgeir_depthwise_conv_s8_inplace_dsp(const edgeir_conv_s8_params *p, const int8_t *in,
-                                          const int32_t *w, const edgeir_rq *rq, int8_t *out,
-                                          int8_t *scratch) {
+ * pad_right) pixels of 8 bytes, each sign-extended once into the int16 pairs of the
+ * weights' layout; or, `lean`, of 4 bytes, the raw words, sign-extended at every tap), with
+ * the horizontal padding (in_zp) in place, so the taps need no bounds checks. 3x3 kernels
+ * (dilation 1 across) unroll their taps (dw3_row). */
+static void depthwise_dsp(const edgeir_conv_s8_params *p, const int8_t *in, const int32_t *w,
+                          const edgeir_rq *rq, int8_t *out, int8_t *scratch, int lean) {
   const edgeir_window *wn = &p->win;
   const int32_t in_h = wn->in_h, in_w = wn->in_w, c_n = wn->in_c;
   const int32_t out_h = wn->out_h, out_w = wn->out_w, k_h = wn->k_h, k_w = wn->k_w;
   const int32_t s_h = wn->stride_h, s_w = wn->stride_w, d_h = wn->dil_h, d_w = wn->dil_w;
   const int32_t pad_t = wn->pad_top, pad_l = wn->pad_left, taps = k_h * k_w;
   const int32_t clamp = needs_clamp(p->act_min, p->act_max);
-  const int32_t ring = (k_h - 1) * d_h + 1, row_n = pad_l + in_w + wn->pad_right;
+  const int32_t ring = (k_h - 1) * d_h + 1, px = lean ? 1 : 2;
+  const int32_t row = (pad_l + in_w + wn->pad_right) * px; /* words a ring row */
   const int dw3 = k_h == 3 && k_w == 3 && d_w == 1;
   uint32_t *rows = (uint32_t *)(void *)scratch;
-  uint32_t *zrow = rows + (size_t)ring * (size_t)row_n * 2;
-  const uint32_t zpair = dsp_even((uint32_t)(uint8_t)p->in_zp * 0x01010101u);
+  uint32_t *zrow = rows + (size_t)ring * (size_t)row;
+  const uint32_t zp4 = (uint32_t)(uint8_t)p->in_zp * 0x01010101u;
+  const uint32_t zp_px = lean ? zp4 : (uint32_t)dsp_even(zp4); /* each word of a zp pixel */
   int32_t b, c, y, x, i, ky, kx;
-  for (i = 0; i < (ring + 1) * row_n * 2; ++i) rows[i] = zpair; /* the padding stays */
+  for (i = 0; i < (ring + 1) * row; ++i) rows[i] = zp_px; /* the padding stays */
   for (b = 0; b < wn->batch; ++b) {
     const int8_t *in_b = in + (size_t)b * (size_t)(in_h * in_w * c_n);
     int8_t *out_b = out + (size_t)b * (size_t)(out_h * out_w * c_n);
@@ -577,9 +667,9 @@ void edgeir_depthwise_conv_s8_inplace_dsp(const edgeir_conv_s8_params *p, const 
         int8_t *o = out_b + (size_t)y * (size_t)(out_w * c_n) + c;
         if (need > in_h) need = in_h;
         for (; copied < need; ++copied) { /* save rows before any write reaches them */
-          uint32_t *dst = rows + ((size_t)(copied % ring) * (size_t)row_n + (size_t)pad_l) * 2;
+          uint32_t *dst = rows + (size_t)(copied % ring) * (size_t)row + (size_t)(pad_l * px);
           const int8_t *src = in_b + (size_t)copied * (size_t)(in_w * c_n) + c;
-          for (i = 0; i < in_w; ++i, src += c_n, dst += 2) {
+          for (i = 0; i < in_w; ++i, src += c_n, dst += px) {
             uint32_t v;
             if (nc == 4) {
               v = ld32(src);
@@ -588,18 +678,21 @@ void edgeir_depthwise_conv_s8_inplace_dsp(const edgeir_conv_s8_params *p, const 
               memcpy(t, src, (size_t)nc);
               v = ld32(t);
             }
-            dst[0] = dsp_even(v);
-            dst[1] = dsp_odd(v);
+            if (lean) {
+              dst[0] = v;
+            } else {
+              dst[0] = dsp_even(v);
+              dst[1] = dsp_odd(v);
+            }
           }
         }
         if (fast) {
           const uint32_t *r[3];
           for (ky = 0; ky < 3; ++ky) {
             const int32_t iy = iy0 + ky * d_h;
-            r[ky] = iy >= 0 && iy < in_h ? rows + (size_t)(iy % ring) * (size_t)row_n * 2
-                                         : zrow;
+            r[ky] = iy >= 0 && iy < in_h ? rows + (size_t)(iy % ring) * (size_t)row : zrow;
           }
-          dw3_row(r[0], r[1], r[2], wg, q, 2 * s_w, o, out_w, c_n, p->out_zp);
+          (lean ? dw3_row_lean : dw3_row_fast)(r, wg, q, px * s_w, o, out_w, c_n, p->out_zp);
           if (clamp) /* a narrower activation range than int8's */
             for (x = 0; x < out_w; ++x)
               for (i = 0; i < 4; ++i) {
@@ -613,14 +706,28 @@ void edgeir_depthwise_conv_s8_inplace_dsp(const edgeir_conv_s8_params *p, const 
           for (ky = 0; ky < k_h; ++ky) {
             const int32_t iy = iy0 + ky * d_h;
             const uint32_t *rr = iy >= 0 && iy < in_h
-                                     ? rows + (size_t)(iy % ring) * (size_t)row_n * 2
+                                     ? rows + (size_t)(iy % ring) * (size_t)row
                                      : zrow;
             for (kx = 0; kx < k_w; ++kx)
-              DW_TAP(rr + (size_t)(x * s_w + kx * d_w) * 2, wg + (ky * k_w + kx) * 2);
+              DW_TAP_PX(rr + (size_t)((x * s_w + kx * d_w) * px), wg + (ky * k_w + kx) * 2,
+                        lean);
           }
           dw_store(o, nc, q, a0, a1, a2, a3, p, clamp);
         }
       }
     }
   }
+}
+
+void edgeir_depthwise_conv_s8_inplace_dsp(const edgeir_conv_s8_params *p, const int8_t *in,
+                                          const int32_t *w, const edgeir_rq *rq, int8_t *out,
+                                          int8_t *scratch) {
+  depthwise_dsp(p, in, w, rq, out, scratch, 0);
+}
+
+void edgeir_depthwise_conv_s8_inplace_dsp_lean(const edgeir_conv_s8_params *p,
+                                               const int8_t *in, const int32_t *w,
+                                               const edgeir_rq *rq, int8_t *out,
+                                               int8_t *scratch) {
+  depthwise_dsp(p, in, w, rq, out, scratch, 1);
 }
