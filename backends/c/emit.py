@@ -265,16 +265,16 @@ def _conv_s8(m: Module, node: Node, a: Attrs) -> str:
             f"{m.out(node)}{scratch});")
 
 
-def dsp_weights(w: np.ndarray) -> np.ndarray:
-    """[out][k...] int8 weights in the DSP kernels' layout: output channels in pairs (an odd
-    last one padded with a zero filter), the reduction in 4-groups padded with zeros:
-    [out/2][k4/4][2][4]."""
+def dsp_weights(w: np.ndarray, block: int = 2) -> np.ndarray:
+    """[out][k...] int8 weights in the DSP kernels' layout: output channels in blocks of
+    ``block`` (pairs for convolutions, quads for fully connected layers; padded with zero
+    filters), the reduction in 4-groups padded with zeros: [out/block][k4/4][block][4]."""
     o = w.shape[0]
     flat = w.reshape(o, -1)
     k4 = -(-flat.shape[1] // 4) * 4
-    padded = np.zeros((o + (o & 1), k4), np.int8)
+    padded = np.zeros((-(-o // block) * block, k4), np.int8)
     padded[:o, :flat.shape[1]] = flat
-    return padded.reshape(-1, 2, k4 // 4, 4).transpose(0, 2, 1, 3).copy()
+    return padded.reshape(-1, block, k4 // 4, 4).transpose(0, 2, 1, 3).copy()
 
 
 @emitter("edgeir_conv_s8_dsp", "edgeir_pointwise_conv_s8_dsp",
@@ -326,8 +326,8 @@ def _fc_s8(m: Module, node: Node, a: Attrs) -> str:
     params = m.param("edgeir_fc_s8_params", f"{batch}, {k}, {o}, {a.out_zp}, {a.act_min}, "
                      f"{a.act_max}")
     if a.impl == "edgeir_fc_s8_dsp":
-        wname = m.const_array(w, dsp_weights(w.data), align=4)
-        rq = rq_records(m, b.data, a.multiplier, a.shift, o, 2)
+        wname = m.const_array(w, dsp_weights(w.data, 4), align=4)
+        rq = rq_records(m, b.data, a.multiplier, a.shift, o, 4)
         return f"{a.impl}(&{params}, {m.ptr(x)}, {wname}, {rq}, {m.out(node)});"
     mult = per_channel(m, a.multiplier, o, "mult")
     shift = per_channel(m, a.shift, o, "shift")

@@ -252,10 +252,11 @@ def table_bytes(graph: Graph) -> dict[str, int]:
             if "depthwise" in impl:
                 c4 = -(-oc // 4) * 4
                 size[w.name] = 2 * c4 * int(np.prod(w.type.shape[1:])) + 16 * c4
-            else:
+            else:  # output channels in pairs (quads: fully connected)
                 k4 = -(-int(np.prod(w.type.shape[1:])) // 4) * 4
-                pairs = oc + (oc & 1)
-                size[w.name] = pairs * k4 + 16 * pairs
+                block = 4 if "fc" in impl else 2
+                padded = -(-oc // block) * block
+                size[w.name] = padded * k4 + 16 * padded
             if len(conv.operands) > 2:  # the bias lives in the records
                 size[conv.operands[2].name] = 0
         else:

@@ -192,7 +192,8 @@ typedef struct {
  * conv_add; fc); correct on any core (plain C stands in for SMLAD/SXTB16 without DSP).
  * Weights in the DSP layout [out/2][k4/4][2][4] (k = k_h * k_w * in_c in (ky, kx, ci)
  * order, padded with zeros to k4, a multiple of 4; an odd out_c padded with a zero filter);
- * `rq`: out_c records, padded to an even count.
+ * `rq`: out_c records, padded to an even count. The fully connected kernel takes output
+ * channels in quads instead: [out/4][k4/4][4][4], records padded to a multiple of 4.
  * `scratch` (4-byte aligned): 16 * k4/4 bytes, plus k4 bytes when in_c % 4 != 0
  * (convolutions); the fully connected kernel needs none. The in-place depthwise twin takes
  * four channels at a time: weights [c4/4][k_h * k_w][2] words of int16 pairs (channels 0, 2

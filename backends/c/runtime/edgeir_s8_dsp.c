@@ -128,13 +128,23 @@ static inline int32_t rq_core(int32_t a, int32_t mult, int32_t round, int32_t sh
 #endif
 }
 
-/* The int8 output of accumulator acc (bias included) for record q: requantized, plus the
- * output zero point, saturated to int8 and (only when the layer's activation range is not
- * the whole int8 range: `clamp`) clamped to [lo, hi]. */
-static inline int32_t rq_out(int32_t acc, const edgeir_rq *q, int32_t zp, int32_t clamp,
-                             int32_t lo, int32_t hi) {
-  const int32_t v = dsp_ssat8(rq_core(acc, q->mult, q->round, q->shift) + zp);
-  return clamp ? edgeir_clamp_i32(v, lo, hi) : v;
+/* The int8 outputs of four accumulators (bias included) for their records: requantized,
+ * plus the output zero point, saturated to int8 and (only when the layer's activation range
+ * is not the whole int8 range: `clamp`, tested once for the four) clamped to [lo, hi]. */
+static inline __attribute__((always_inline)) void rq_4(
+    int32_t *v, int32_t a0, int32_t a1, int32_t a2, int32_t a3, const edgeir_rq *q0,
+    const edgeir_rq *q1, const edgeir_rq *q2, const edgeir_rq *q3, int32_t zp, int32_t clamp,
+    int32_t lo, int32_t hi) {
+  v[0] = dsp_ssat8(rq_core(a0, q0->mult, q0->round, q0->shift) + zp);
+  v[1] = dsp_ssat8(rq_core(a1, q1->mult, q1->round, q1->shift) + zp);
+  v[2] = dsp_ssat8(rq_core(a2, q2->mult, q2->round, q2->shift) + zp);
+  v[3] = dsp_ssat8(rq_core(a3, q3->mult, q3->round, q3->shift) + zp);
+  if (clamp) {
+    v[0] = edgeir_clamp_i32(v[0], lo, hi);
+    v[1] = edgeir_clamp_i32(v[1], lo, hi);
+    v[2] = edgeir_clamp_i32(v[2], lo, hi);
+    v[3] = edgeir_clamp_i32(v[3], lo, hi);
+  }
 }
 
 /* ---- input expansion ---------------------------------------------------------------------- */
@@ -289,16 +299,6 @@ static inline __attribute__((always_inline)) void mac_2x2(const uint32_t *x, con
   acc[3] = a11;
 }
 
-/* One 4-group of a channel pair against one pixel's pair words pe (even) and po (odd). */
-#define DSP_STEP_2X1(pe, po, w)                                                               \
-  do {                                                                                        \
-    const uint32_t wa = ld32(w), wb = ld32((w) + 4);                                          \
-    a0 = dsp_smlad(dsp_even(wa), (pe), a0);                                                   \
-    a0 = dsp_smlad(dsp_odd(wa), (po), a0);                                                    \
-    a1 = dsp_smlad(dsp_even(wb), (pe), a1);                                                   \
-    a1 = dsp_smlad(dsp_odd(wb), (po), a1);                                                    \
-  } while (0)
-
 /* ---- output stage -------------------------------------------------------------------------- */
 
 /* Where a pixel's results go: requantized to `out`, or (fused conv + add) requantized, added
@@ -346,12 +346,14 @@ static void channels_2(const dsp_sink *s, const uint32_t *x, const int8_t *w, in
     int32_t acc[4];
     acc[0] = acc[2] = q[0].bias;
     acc[1] = acc[3] = q[1].bias;
+    int32_t v[4];
     mac_2x2(x, w, g, acc);
-    o0[oc] = rq_out(acc[0], &q[0], zp, clamp, lo, hi);
-    o1[oc] = rq_out(acc[2], &q[0], zp, clamp, lo, hi);
+    rq_4(v, acc[0], acc[2], acc[1], acc[3], &q[0], &q[0], &q[1], &q[1], zp, clamp, lo, hi);
+    o0[oc] = (int8_t)v[0];
+    o1[oc] = (int8_t)v[1];
     if (oc + 1 < out_c) {
-      o0[oc + 1] = rq_out(acc[1], &q[1], zp, clamp, lo, hi);
-      o1[oc + 1] = rq_out(acc[3], &q[1], zp, clamp, lo, hi);
+      o0[oc + 1] = (int8_t)v[2];
+      o1[oc + 1] = (int8_t)v[3];
     }
   }
 }
@@ -375,13 +377,14 @@ static __attribute__((noinline)) void channels_2_add(const dsp_sink *s, const ui
     int32_t acc[4];
     acc[0] = acc[2] = q[0].bias;
     acc[1] = acc[3] = q[1].bias;
+    int32_t v[4];
     mac_2x2(x, w, g, acc);
-    o0[oc] = add_out(a, cb, rq_out(acc[0], &q[0], zp, clamp, lo, hi), r0[oc]);
-    if (two) o1[oc] = add_out(a, cb, rq_out(acc[2], &q[0], zp, clamp, lo, hi), r1[oc]);
+    rq_4(v, acc[0], acc[2], acc[1], acc[3], &q[0], &q[0], &q[1], &q[1], zp, clamp, lo, hi);
+    o0[oc] = add_out(a, cb, v[0], r0[oc]);
+    if (two) o1[oc] = add_out(a, cb, v[1], r1[oc]);
     if (oc + 1 < out_c) {
-      o0[oc + 1] = add_out(a, cb, rq_out(acc[1], &q[1], zp, clamp, lo, hi), r0[oc + 1]);
-      if (two)
-        o1[oc + 1] = add_out(a, cb, rq_out(acc[3], &q[1], zp, clamp, lo, hi), r1[oc + 1]);
+      o0[oc + 1] = add_out(a, cb, v[2], r0[oc + 1]);
+      if (two) o1[oc + 1] = add_out(a, cb, v[3], r1[oc + 1]);
     }
   }
 }
@@ -463,20 +466,68 @@ void edgeir_pointwise_conv_s8_dsp_reverse(const edgeir_conv_s8_params *p, const 
 
 /* ---- fully connected ----------------------------------------------------------------------- */
 
-/* Two output channels of one input row, the row's int8 words sign-extended on the fly (an
- * int16 copy would save one instruction per 8 MACs and cost 2 * in_features bytes of RAM:
- * the fully connected layers of small models are where RAM is tightest). */
-static inline void fc_2(const int8_t *x, const int8_t *w_, int32_t g, int32_t *acc) {
-  const int8_t *w = (const int8_t *)__builtin_assume_aligned(w_, 4);
-  int32_t a0 = acc[0], a1 = acc[1];
-  for (; g > 0; --g, x += 4, w += 8) {
-    const uint32_t v = ld32(x);
-    DSP_STEP_2X1(dsp_even(v), dsp_odd(v), w);
-  }
-  acc[0] = a0;
-  acc[1] = a1;
-}
+/* One 4-group of a channel quad against one input word, sign-extended on the fly into pe
+ * (bytes 0, 2) and po (1, 3); the quad's weights are 4 words, one per channel. */
+#define FC_STEP_4(pe, po, w)                                                                  \
+  do {                                                                                        \
+    const uint32_t w0 = ld32(w), w1 = ld32((w) + 4), w2 = ld32((w) + 8), w3 = ld32((w) + 12); \
+    a0 = dsp_smlad(dsp_odd(w0), (po), dsp_smlad(dsp_even(w0), (pe), a0));                    \
+    a1 = dsp_smlad(dsp_odd(w1), (po), dsp_smlad(dsp_even(w1), (pe), a1));                    \
+    a2 = dsp_smlad(dsp_odd(w2), (po), dsp_smlad(dsp_even(w2), (pe), a2));                    \
+    a3 = dsp_smlad(dsp_odd(w3), (po), dsp_smlad(dsp_even(w3), (pe), a3));                    \
+  } while (0)
 
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define FC_4_ASM_HALF(A, B)                                                                   \
+  "ldrd %[wa], %[wb], [%[w]], #8\n\t"                                                        \
+  "sxtb16 %[t], %[wa]\n\t"                                                                   \
+  "smlad %[" A "], %[t], %[xe], %[" A "]\n\t"                                                \
+  "sxtb16 %[t], %[wa], ror #8\n\t"                                                           \
+  "smlad %[" A "], %[t], %[xo], %[" A "]\n\t"                                                \
+  "sxtb16 %[t], %[wb]\n\t"                                                                   \
+  "smlad %[" B "], %[t], %[xe], %[" B "]\n\t"                                                \
+  "sxtb16 %[t], %[wb], ror #8\n\t"                                                           \
+  "smlad %[" B "], %[t], %[xo], %[" B "]\n\t"
+#endif
+
+/* a0..a3 += four output channels of one input row over g >= 1 whole groups, the row's int8
+ * words sign-extended on the fly (an int16 copy of the row would cost 2 * in_features bytes
+ * of RAM: the fully connected layers of small models are where RAM is tightest). On a DSP
+ * core one loop of assembly, two groups a pass: 43 instructions for 32 MACs. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define FC_4_ASM                                                                              \
+  "ldr %[xo], [%[x]], #4\n\t"                                                                \
+  "sxtb16 %[xe], %[xo]\n\t"                                                                  \
+  "sxtb16 %[xo], %[xo], ror #8\n\t" FC_4_ASM_HALF("a0", "a1") FC_4_ASM_HALF("a2", "a3")
+#define FC_4_OPERANDS                                                                         \
+  : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(fx), [w] "+r"(fw),  \
+    [g] "+r"(fg), [xe] "=&r"(xe), [xo] "=&r"(xo), [wa] "=&r"(wa), [wb] "=&r"(wb),            \
+    [t] "=&r"(t)                                                                              \
+  :                                                                                           \
+  : "cc", "memory"
+#define FC_4(x_, w_, g_)                                                                      \
+  do {                                                                                        \
+    const int8_t *fx = (x_), *fw = (w_);                                                      \
+    int32_t fg = (g_);                                                                        \
+    uint32_t xe, xo, wa, wb, t;                                                               \
+    if (fg & 1) __asm__(FC_4_ASM FC_4_OPERANDS);                                              \
+    fg >>= 1;                                                                                 \
+    if (fg) __asm__("1:\n\t" FC_4_ASM FC_4_ASM "subs %[g], %[g], #1\n\tbne 1b" FC_4_OPERANDS); \
+  } while (0)
+#else
+#define FC_4(x_, w_, g_)                                                                      \
+  do {                                                                                        \
+    const int8_t *fx = (x_), *fw = (w_);                                                        \
+    int32_t fg = (g_);                                                                         \
+    for (; fg > 0; --fg, fx += 4, fw += 16) {                                                     \
+      const uint32_t v = ld32(fx);                                                             \
+      FC_STEP_4(dsp_even(v), dsp_odd(v), fw);                                                  \
+    }                                                                                         \
+  } while (0)
+#endif
+
+/* Weights in the fully connected DSP layout: output channels in quads (padded with zero
+ * filters), per quad the reduction in 4-groups, [out/4][k4/4][4][4]; 4 * out/4 records. */
 void edgeir_fc_s8_dsp(const edgeir_fc_s8_params *p, const int8_t *in, const int8_t *w,
                       const edgeir_rq *rq, int8_t *out) {
   const int32_t k = p->in_features, n = p->out_features, full = k / 4, g = (k + 3) / 4;
@@ -490,14 +541,21 @@ void edgeir_fc_s8_dsp(const edgeir_fc_s8_params *p, const int8_t *in, const int8
     int8_t tail[4] = {0, 0, 0, 0}; /* a partial last group of the row, zero padded */
     int32_t i;
     for (i = 4 * full; i < k; ++i) tail[i - 4 * full] = x[i];
-    for (o = 0; o < n; o += 2, wp += 8 * g, q += 2) {
-      int32_t acc[2];
-      acc[0] = q[0].bias;
-      acc[1] = q[1].bias;
-      fc_2(x, wp, full, acc);
-      if (full < g) fc_2(tail, wp + 8 * full, 1, acc);
-      y[o] = rq_out(acc[0], &q[0], zp, clamp, lo, hi);
-      if (o + 1 < n) y[o + 1] = rq_out(acc[1], &q[1], zp, clamp, lo, hi);
+    for (o = 0; o < n; o += 4, wp += 16 * g, q += 4) {
+      int32_t a0 = q[0].bias, a1 = q[1].bias, a2 = q[2].bias, a3 = q[3].bias;
+      int32_t v[4];
+      if (full) FC_4(x, wp, full);
+      if (full < g) FC_4(tail, wp + 16 * full, 1);
+      rq_4(v, a0, a1, a2, a3, &q[0], &q[1], &q[2], &q[3], zp, clamp, lo, hi);
+      y[o] = (int8_t)v[0];
+      if (o + 4 <= n) {
+        y[o + 1] = (int8_t)v[1];
+        y[o + 2] = (int8_t)v[2];
+        y[o + 3] = (int8_t)v[3];
+      } else {
+        if (o + 1 < n) y[o + 1] = (int8_t)v[1];
+        if (o + 2 < n) y[o + 2] = (int8_t)v[2];
+      }
     }
   }
 }
@@ -559,19 +617,17 @@ void edgeir_fc_s8_dsp(const edgeir_fc_s8_params *p, const int8_t *in, const int8
 static inline void dw_store(int8_t *o, int32_t nc, const edgeir_rq *q, int32_t a0, int32_t a1,
                             int32_t a2, int32_t a3, const edgeir_conv_s8_params *p,
                             int32_t clamp) {
-  const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max;
-  const int32_t v0 = rq_out(a0, &q[0], zp, clamp, lo, hi);
-  const int32_t v1 = rq_out(a1, &q[1], zp, clamp, lo, hi);
-  const int32_t v2 = rq_out(a2, &q[2], zp, clamp, lo, hi);
-  const int32_t v3 = rq_out(a3, &q[3], zp, clamp, lo, hi);
-  o[0] = (int8_t)v0;
+  int32_t v[4];
+  rq_4(v, a0, a1, a2, a3, &q[0], &q[1], &q[2], &q[3], p->out_zp, clamp, p->act_min,
+       p->act_max);
+  o[0] = (int8_t)v[0];
   if (nc == 4) {
-    o[1] = (int8_t)v1;
-    o[2] = (int8_t)v2;
-    o[3] = (int8_t)v3;
+    o[1] = (int8_t)v[1];
+    o[2] = (int8_t)v[2];
+    o[3] = (int8_t)v[3];
   } else {
-    if (nc > 1) o[1] = (int8_t)v1;
-    if (nc > 2) o[2] = (int8_t)v2;
+    if (nc > 1) o[1] = (int8_t)v[1];
+    if (nc > 2) o[2] = (int8_t)v[2];
   }
 }
 

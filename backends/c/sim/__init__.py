@@ -72,16 +72,18 @@ def _samples(report: dict, feeds: dict[str, np.ndarray], batch: bool) -> list[li
 
 def _layer_names(report: dict, markers: int) -> list[dict]:
     """One entry per EDGEIR_LAYER(k) interval: report.json's layers that emit code, each
-    with the fused layers computed by it."""
-    entries, fused = [], []
+    with the fused layers computed by it (and their multiply-accumulates)."""
+    entries, fused, fused_macs = [], [], 0
     for layer in report["layers"]:
         if layer["kernel"] == "fused":
             fused.append(layer["node"])
+            fused_macs += layer["macs"]
             continue
         if layer["kernel"] in NO_CODE:
             continue
         entry = {"node": layer["node"], "op": layer["op"], "kernel": layer["kernel"],
-                 "macs": layer["macs"]}
+                 "macs": layer["macs"] + fused_macs}
+        fused_macs = 0
         if fused:
             entry["fused"], fused = fused, []
         entries.append(entry)
