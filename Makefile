@@ -5,7 +5,7 @@ VENV ?= .venv
 PY = $(VENV)/bin/python
 STAMP = $(VENV)/.installed
 
-.PHONY: all venv test test-fast demo playbook lint readme clean
+.PHONY: all venv test test-fast demo playbook lint readme hashes clean
 
 all: test
 
@@ -39,6 +39,12 @@ playbook: venv
 
 readme: venv
 	$(PY) -c "from pathlib import Path; from compiler.summary import readme_with_tables as r; p = Path('README.md'); p.write_text(r(p.read_text()))"
+
+# The sha256 of every file a full compile of the shared models writes
+# (tests/determinism/hashes.json, checked by tests/test_determinism.py). Run it when a
+# change alters the generated code on purpose, and commit the manifest with the change.
+hashes: venv
+	$(PY) tests/tools/determinism.py --write
 
 lint: venv
 	$(VENV)/bin/ruff check

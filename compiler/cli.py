@@ -461,8 +461,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
         check_parent(Path(args.depfile))
     inst = _instrumentation(args)
+    # the model's file name, not its path: the output must not depend on where it was
+    # compiled (no directories, user names or checkouts in the generated files)
     report = compile_model(graph, Path(args.output), name, args.target, args.calib,
-                           args.float, args.observer, args.model, inst,
+                           args.float, args.observer, Path(args.model).name, inst,
                            args.allow_soft_float, progress=None if args.quiet else print,
                            pin=args.pin, pin_budget=args.pin_budget,
                            inplace=False if args.no_inplace else None,

@@ -18,15 +18,15 @@ Rewrites nothing structurally; it annotates:
 3. Offsets: groups are placed by an algorithm chosen by name: ``greedy-size`` (largest
    first), ``greedy-conflicts`` (most conflicting first), or ``exact``: branch and bound
    over placement orders, each group at its lowest free offset, pruned by the best arena
-   so far and the lower bound, stopping at ``budget-ms``; it starts from the better greedy
-   plan, so it is never worse.
+   so far and the lower bound, stopping at ``budget-ms`` (a deterministic amount of
+   search work, not wall-clock time: the same plan on every machine); it starts from the
+   better greedy plan, so it is never worse.
 The lower bound is the largest sum, over any one step, of the live bytes of each group.
 Preserves: the schedule and all semantics.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from compiler.diagnostics import EdgeirError
@@ -179,14 +179,20 @@ def _conflicts(g: Group, h: Group) -> bool:
     return any(_live_together(a, b) for a in g.members for b in h.members)
 
 
-def _lowest_offset(g: Group, placed: list[Group], alignment: int) -> int:
-    """The lowest aligned offset where ``g`` overlaps no live member of a placed group."""
+def _lowest_offset(g: Group, placed: list[Group], alignment: int,
+                   work: list[int] | None = None) -> int:
+    """The lowest aligned offset where ``g`` overlaps no live member of a placed group
+    (``work``: a one-element counter, increased by the member pairs this examined)."""
     pairs = [(a, h, b) for h in placed for b in h.members for a in g.members
              if _live_together(a, b)]
     candidates = {0}
     for a, h, b in pairs:
         candidates.add(align_up(max(0, h.offset + b.rel + b.size - a.rel), alignment))
+    if work is not None:
+        work[0] += len(g.members) * sum(len(h.members) for h in placed) + 1
     for off in sorted(candidates):
+        if work is not None:
+            work[0] += len(pairs)
         if all(not _spatial(off + a.rel, a, h.offset + b.rel, b) for a, h, b in pairs):
             return off
     raise AssertionError("unreachable: the top of everything is always free")
@@ -210,22 +216,30 @@ def greedy_by_conflicts(groups: list[Group], alignment: int, budget_ms: int = 0)
     return place(order, alignment)
 
 
+# The exact search's budget is work, not time: ``budget-ms`` is converted into member pairs
+# examined (WORK_PER_MS a millisecond: about a millisecond's worth on the machine it was
+# measured on), so that a compile gives the same plan on every machine and under any load.
+WORK_PER_MS = 4000
+
+
 def exact(groups: list[Group], alignment: int, budget_ms: int = 1000) -> int:
     """Branch and bound over placement orders (each group at its lowest free offset),
-    starting from the better greedy plan; stops at the budget or the lower bound."""
+    starting from the better greedy plan; stops at the budget (``budget_ms`` times
+    WORK_PER_MS member pairs examined: deterministic) or the lower bound."""
     best_size = greedy_by_size(groups, alignment)
     best = {id(g): g.offset for g in groups}
     size = greedy_by_conflicts(groups, alignment)
     if size < best_size:
         best_size, best = size, {id(g): g.offset for g in groups}
     bound = align_up(lower_bound(groups), alignment)
-    deadline = time.perf_counter() + budget_ms / 1000.0
+    limit = budget_ms * WORK_PER_MS
+    work = [0]
     order = sorted(groups, key=lambda g: (-g.size, g.first))
     placed: list[Group] = []
 
     def search(remaining: list[Group], peak: int) -> bool:
         nonlocal best_size, best
-        if time.perf_counter() > deadline or best_size <= bound:
+        if work[0] >= limit or best_size <= bound:
             return False
         if not remaining:
             top = align_up(peak, alignment)
@@ -233,7 +247,7 @@ def exact(groups: list[Group], alignment: int, budget_ms: int = 1000) -> int:
                 best_size, best = top, {id(g): g.offset for g in placed}
             return True
         for i, g in enumerate(remaining):
-            g.offset = _lowest_offset(g, placed, alignment)
+            g.offset = _lowest_offset(g, placed, alignment, work)
             top = max(peak, g.offset + g.size)
             if align_up(top, alignment) >= best_size:
                 continue

@@ -5,9 +5,15 @@ and the four QDQ .onnx) and the four FP32 .onnx compiled with --float: the gener
 built with gcc -O2 -Wall -Wextra -Werror and AddressSanitizer + UndefinedBehaviorSanitizer,
 run on 50 random inputs in one process. int8 outputs must be identical to the
 interpreter's; float outputs within 1e-5 of the output range. Any sanitizer report fails
-the run (-fno-sanitize-recover=all).
+the run (-fno-sanitize-recover=all). The int8 models compiled for the Cortex-M4 (in-place
+and DSP kernels, here as portable C) likewise, on 10 inputs. tests/test_c_debug.py runs
+the same builds with -DEDGEIR_DEBUG, tests/test_c_memcheck.py under valgrind.
 """
 
+import atexit
+import functools
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +31,30 @@ MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 CASES = [f"{m}_int8.tflite" for m in ("ad", "kws", "resnet8", "vww")] + \
         [f"{m}_qdq.onnx" for m in ("ad", "kws", "resnet8", "vww")] + \
         [f"{m}_fp32.onnx" for m in ("ad", "kws", "resnet8", "vww")]
+M4_CASES = [f"{m}_{kind}" for kind in ("int8.tflite", "qdq.onnx")
+            for m in ("ad", "kws", "resnet8", "vww")]
 N_INPUTS = 50
 
 
+@functools.cache
+def compiled(model: str, target: str = "host") -> tuple[Path, dict]:
+    """The shared model compiled for ``target`` (named net; --float for the FP32 .onnx)
+    once per test session, into a temporary directory: the output directory and report."""
+    root = _session_dir()
+    outdir = root / f"{model}-{target}"
+    report = compile_model(load_model(str(MODELS / model)), outdir, "net", target,
+                           float_model=model.endswith("_fp32.onnx"), source=model)
+    return outdir, report
+
+
+@functools.cache
+def _session_dir() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="edgeir-compiled-"))
+    atexit.register(shutil.rmtree, root, True)
+    return root
+
+
+@functools.cache
 def reference_graph(path: Path):
     graph = load_model(str(path))
     if path.name.endswith("_qdq.onnx"):
@@ -49,17 +76,19 @@ def random_inputs(graph, n: int, seed: int) -> dict[str, np.ndarray]:
     return feeds
 
 
-@pytest.mark.parametrize("model", CASES)
-def test_generated_c_matches_interpreter(model, tmp_path):
-    path = MODELS / model
-    outdir = tmp_path / "out"
-    report = compile_model(load_model(str(path)), outdir, "net", "host",
-                           float_model=model.endswith("_fp32.onnx"), source=model)
+@pytest.mark.parametrize("model,target", [(m, "host") for m in CASES] +
+                         [(m, "cortex-m4") for m in M4_CASES])
+def test_generated_c_matches_interpreter(model, target):
+    outdir, report = compiled(model, target)
     assert report["arena_bytes"] > 0 and report["layers"]
-    ref_graph = reference_graph(path)
-    feeds = random_inputs(ref_graph, N_INPUTS, seed=42)
+    assert report["target"] == target
+    if target == "cortex-m4":  # the microcontroller kernels, not the host's
+        assert any(k.endswith("_dsp") for k in report["kernels"]), report["kernels"]
+    ref_graph = reference_graph(MODELS / model)
+    n = N_INPUTS if target == "host" else 10
+    feeds = random_inputs(ref_graph, n, seed=42)
     got = run_host(outdir, feeds, sanitize=True, batch=True)
-    for i in range(N_INPUTS):
+    for i in range(n):
         want = interp.run(ref_graph, {k: v[i] for k, v in feeds.items()})
         for name, expected in want.items():
             actual = got[name][i]

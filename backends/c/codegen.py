@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from backends.c import debug
 from backends.c.emit import C_TYPES, STRUCTS, Module, emit_layers, quant_comment
 from compiler import ops
 from compiler.diagnostics import EdgeirError
@@ -43,15 +44,21 @@ def generate(graph: Graph, name: str, target: Target | str = "host",
     if "arena_size" not in graph.attrs:
         raise EdgeirError("the graph has no memory plan", None, "run plan-memory", "usage")
     m = Module(name, graph, pinned=frozenset(graph.attrs.get("pinned_weights", ())))
-    emit_layers(m)
+    # Each layer is emitted once with placeholder offsets, then printed with the release
+    # plan's offsets and (-DEDGEIR_DEBUG) with the debug arena's (backends/c/debug.py).
+    dbg = debug.debug_plan(graph)
+    with debug.placeholder_offsets(graph, dbg) as offsets:
+        emit_layers(m)
+    dbg_calls = debug.render_offsets(m.calls, offsets, debug=True)
+    m.calls = debug.render_offsets(m.calls, offsets, debug=False)
     io_dtypes = {v.type.dtype for v in [*graph.inputs, *graph.outputs]}
     needs_f32_wrapper = io_dtypes == {"i8"} and all(
         isinstance(v.type.quant, PerTensor) for v in [*graph.inputs, *graph.outputs])
     if needs_f32_wrapper:
         m.kernels.add("edgeir_s8.c")
     files = {
-        f"{name}.h": _header(m, needs_f32_wrapper, source),
-        f"{name}.c": _source(m, needs_f32_wrapper, source),
+        f"{name}.h": _header(m, needs_f32_wrapper, source, dbg),
+        f"{name}.c": _source(m, needs_f32_wrapper, source, dbg, dbg_calls),
         f"{name}_weights.c": _weights(m, source),
         "CMakeLists.txt": _cmake(m),
         f"{name}.mk": _makefile(m),
@@ -67,7 +74,8 @@ def generate(graph: Graph, name: str, target: Target | str = "host",
     files["edgeir_kernels.h"] = (RUNTIME / "edgeir_kernels.h").read_text()
     for k in sorted(m.kernels):
         files[k] = (RUNTIME / k).read_text()
-    files["report.json"] = json.dumps(report(m, tgt, source), indent=2, sort_keys=True) + "\n"
+    files["report.json"] = json.dumps(report(m, tgt, source, dbg), indent=2,
+                                      sort_keys=True) + "\n"
     return files
 
 
@@ -98,7 +106,7 @@ def _run_signature(m: Module, f32: bool = False) -> str:
     return "const void *const inputs[], void *const outputs[]"
 
 
-def _header(m: Module, f32_wrapper: bool, source: str) -> str:
+def _header(m: Module, f32_wrapper: bool, source: str, dbg: debug.DebugPlan) -> str:
     g = m.graph
     up = m.name.upper()
     n = m.name
@@ -106,7 +114,13 @@ def _header(m: Module, f32_wrapper: bool, source: str) -> str:
              f"#ifndef {up}_H", f"#define {up}_H", "", "#include <stdint.h>", "",
              "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
              "/* Bytes of RAM the model needs, inputs and outputs included. */",
+             "#ifndef EDGEIR_DEBUG",
              f"#define {up}_ARENA_SIZE {g.attrs['arena_size']}",
+             "#else",
+             "/* -DEDGEIR_DEBUG (the application's files too): the debug arena, with guard",
+             "   bytes around every buffer, checked after every layer. */",
+             f"#define {up}_ARENA_SIZE {dbg.arena_size}",
+             "#endif",
              f"#define {up}_NUM_INPUTS {len(g.inputs)}",
              f"#define {up}_NUM_OUTPUTS {len(g.outputs)}", ""]
     lines += _io_lines(m)
@@ -118,7 +132,8 @@ def _header(m: Module, f32_wrapper: bool, source: str) -> str:
               "   from their load address (a no-op without pinned weights, or when",
               f"   {up}_PINNED_COPIED_BY_STARTUP is defined). */",
               f"void {n}_init(void);",
-              "/* Run the network: 0 on success. */",
+              "/* Run the network: 0 on success (with -DEDGEIR_DEBUG, 3 when a layer wrote",
+              "   outside its buffers: see edgeir_debug_fail below). */",
               f"int {n}_invoke(void);",
               f"/* The same with a caller-supplied arena of {up}_ARENA_SIZE bytes,",
               "   aligned to 8 bytes. */",
@@ -130,16 +145,28 @@ def _header(m: Module, f32_wrapper: bool, source: str) -> str:
     if f32_wrapper:
         lines += ["/* Float in and out: quantize the input(s), invoke, dequantize. */",
                   f"int {n}_run_f32({_run_signature(m, True)});"]
+    lines += ["", "#ifdef EDGEIR_DEBUG",
+              "/* Called once when invoke finds a guard byte changed after layer `layer`",
+              "   (EDGEIR_LAYER's numbering) next to `buffer` (report.json's buffer name);",
+              "   invoke then returns 3. GCC and clang builds have a default that does",
+              "   nothing; define it to report or trap (other compilers: define it). */",
+              "void edgeir_debug_fail(const char *model, int layer, const char *buffer);",
+              "#endif"]
     lines += ["", "#ifdef __cplusplus", "}", "#endif", "", f"#endif /* {up}_H */", ""]
     return "\n".join(lines)
 
 
-def _source(m: Module, f32_wrapper: bool, source: str) -> str:
+def _source(m: Module, f32_wrapper: bool, source: str, dbg: debug.DebugPlan,
+            dbg_calls: list[str]) -> str:
     g = m.graph
     n = m.name
     up = n.upper()
     ins = ", ".join(str(o) for o in g.attrs["input_offsets"]) or "0"
     outs = ", ".join(str(o) for o in g.attrs["output_offsets"]) or "0"
+    dbg_ins = ", ".join(str(dbg.buffers[dbg.index_of_value[id(v)]].offset)
+                        for v in g.inputs) or "0"
+    dbg_outs = ", ".join(str(dbg.buffers[dbg.index_of_value[id(v)]].offset)
+                         if id(v) in dbg.index_of_value else "0" for v in g.outputs) or "0"
     in_bytes = ", ".join(str(v.type.nbytes) for v in g.inputs) or "0"
     out_bytes = ", ".join(str(v.type.nbytes) for v in g.outputs) or "0"
     lines = [f"/* Generated by edgeir from {source or g.name}. Do not edit. */",
@@ -151,13 +178,20 @@ def _source(m: Module, f32_wrapper: bool, source: str) -> str:
     lines += ["", "/* Weights and tables (in " + n + "_weights.c). */"] + m.array_decls
     lines += ["", f"static union {{ uint64_t align; uint8_t bytes[{up}_ARENA_SIZE]; }} "
               f"{n}_arena {up}_ARENA;",
+              "#ifndef EDGEIR_DEBUG",
               f"static const uint32_t {n}_input_offsets[] = {{{ins}}};",
               f"static const uint32_t {n}_output_offsets[] = {{{outs}}};",
+              "#else",
+              f"static const uint32_t {n}_input_offsets[] = {{{dbg_ins}}};",
+              f"static const uint32_t {n}_output_offsets[] = {{{dbg_outs}}};",
+              "#endif",
               f"static const uint32_t {n}_input_bytes[] = {{{in_bytes}}};",
               f"static const uint32_t {n}_output_bytes[] = {{{out_bytes}}};", ""]
     lines += m.params
-    lines += ["", f"static void {n}_layers(uint8_t *arena) {{"] + layer_calls(m.calls) \
-        + ["}", ""]
+    lines += ["", "#ifndef EDGEIR_DEBUG", f"static void {n}_layers(uint8_t *arena) {{"] \
+        + layer_calls(m.calls) + ["}", "#else", *debug.helpers(n, dbg), "",
+                                  f"static int {n}_layers(uint8_t *arena) {{"] \
+        + debug.layer_calls(n, dbg_calls) + ["}", "#endif", ""]
     lines += [
         f"void *{n}_input_in(uint8_t *arena, int index) {{",
         f"  if (arena == NULL || index < 0 || index >= {up}_NUM_INPUTS) return NULL;",
@@ -171,8 +205,12 @@ def _source(m: Module, f32_wrapper: bool, source: str) -> str:
         f"void *{n}_output(int index) {{ return {n}_output_in({n}_arena.bytes, index); }}", "",
         f"int {n}_invoke_with_arena(uint8_t *arena) {{",
         "  if (arena == NULL || ((uintptr_t)arena & 7u) != 0) return 1;",
+        "#ifndef EDGEIR_DEBUG",
         f"  {n}_layers(arena);",
         "  return 0;",
+        "#else",
+        f"  return {n}_layers(arena);",
+        "#endif",
         "}", "",
         f"int {n}_invoke(void) {{ return {n}_invoke_with_arena({n}_arena.bytes); }}", ""]
     single = len(g.inputs) == 1 and len(g.outputs) == 1
@@ -342,7 +380,8 @@ def linker_fragment(m: Module, tgt: Target) -> str:
             f" > {tgt.arena_region}\n")
 
 
-def report(m: Module, target: Target, source: str) -> dict:
+def report(m: Module, target: Target, source: str,
+           dbg: debug.DebugPlan | None = None) -> dict:
     from compiler.memory_report import buffer_table, peak
 
     g = m.graph
@@ -402,6 +441,20 @@ def report(m: Module, target: Target, source: str) -> dict:
         "layers": layers,
         "buffers": buffers,
         "peak": peak(g, buffers),
+        **({"debug": _debug_report(g, dbg)} if dbg is not None else {}),
+    }
+
+
+def _debug_report(g: Graph, dbg: debug.DebugPlan) -> dict:
+    """The -DEDGEIR_DEBUG arena: its size, the guards, each guarded buffer's place and the
+    layers (EDGEIR_LAYER's numbering, the hook's ``layer``) whose checks cover it."""
+    return {
+        "arena_bytes": dbg.arena_size,
+        "guard_bytes": debug.GUARD,
+        "layers": [n.loc or n.result.name for n in g.nodes
+                   if debug.emits_code(n.attrs.get("impl", ""))],
+        "buffers": [{"name": b.name, "offset": b.offset, "bytes": b.bytes,
+                     "first_layer": b.first, "last_layer": b.last} for b in dbg.checked],
     }
 
 

@@ -152,11 +152,19 @@ def conv_weight_to_oihw(w: np.ndarray, layout: str) -> np.ndarray:
     return w if layout == "nchw" else np.transpose(w, (0, 3, 1, 2))
 
 
+def wide(x: np.ndarray) -> np.ndarray:
+    """Float operands of a sum of products as float64: the float32 result rounded once
+    from (nearly) exact sums. Summed in float32, the result would depend on the order BLAS
+    and numpy's SIMD loops add in, which depends on the CPU: calibration ranges, and so
+    the scales of a PTQ compile, would differ between machines."""
+    return x.astype(np.float64) if x.dtype.kind == "f" and x.dtype.itemsize < 8 else x
+
+
 def _eval_conv(attrs: Attrs, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
     x = to_nchw(xs[0], attrs.layout)
-    y = conv_nchw(x, conv_weight_to_oihw(xs[1], attrs.layout), attrs)
+    y = conv_nchw(wide(x), wide(conv_weight_to_oihw(xs[1], attrs.layout)), attrs)
     if len(xs) > 2:
-        y = y + xs[2].reshape(1, -1, 1, 1)
+        y = y + wide(xs[2]).reshape(1, -1, 1, 1)
     y = apply_clamp(y.astype(x.dtype), attrs.clamp)
     return [from_nchw(y, attrs.layout)]
 
@@ -265,12 +273,12 @@ def _infer_gemm(attrs: Attrs, types: Sequence[TensorType]) -> list[TensorType]:
 def _eval_gemm(attrs: Attrs, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
     a = xs[0].T if attrs.trans_a else xs[0]
     b = xs[1].T if attrs.trans_b else xs[1]
-    y = a @ b
+    y = wide(a) @ wide(b)
     if attrs.alpha != 1.0:
         y = y * np.asarray(attrs.alpha, y.dtype)
     if len(xs) > 2:
         c = xs[2]
-        y = y + (c * np.asarray(attrs.beta, c.dtype) if attrs.beta != 1.0 else c)
+        y = y + wide(c * np.asarray(attrs.beta, c.dtype) if attrs.beta != 1.0 else c)
     return [apply_clamp(y.astype(xs[0].dtype), attrs.clamp)]
 
 
@@ -314,7 +322,8 @@ def _matmul_macs(attrs: Attrs, ins: Sequence[TensorType], outs: Sequence[TensorT
 
 
 MATMUL = OpDef("matmul", "numpy matmul (batched, broadcasting)", ("a", "b"), _infer_matmul,
-               lambda a, xs: [apply_clamp(np.matmul(xs[0], xs[1]).astype(xs[0].dtype), a.clamp)],
+               lambda a, xs: [apply_clamp(np.matmul(wide(xs[0]), wide(xs[1])).astype(xs[0].dtype),
+                                          a.clamp)],
                {"clamp": CLAMP}, _matmul_macs)
 
 
