@@ -113,16 +113,31 @@ def _rows(graph: Graph) -> list[dict[str, Any]]:
             "_index": index,
         })
     # In place: of two overlapping buffers live at the same time, the later one (the
-    # result written over its dying operand) names the earlier one. The planner ties each
-    # result to at most one operand, so one name per buffer is enough.
+    # result written over its dying operand) names the earlier one (the first in buffer
+    # order). The planner ties each result to at most one operand, so one name per buffer
+    # is enough. Only buffers live at one of r's steps can overlap it (per-step buckets:
+    # work in proportion to the live buffers, not to all pairs).
+    live = _live_by_step(rows)
     for r in rows:
-        for s in rows:
+        candidates = {s["_index"]: s for t in range(r["first"], r["last"] + 1) for s in live[t]}
+        for i in sorted(candidates):
+            s = candidates[i]
             if s is r or (s["first"], s["_index"]) >= (r["first"], r["_index"]):
                 continue
-            if _overlap(r["_buf"], s["_buf"]) and r["shares_with"] is None:
+            if _overlap(r["_buf"], s["_buf"]):
                 r["shares_with"] = s["name"]
+                break
     rows.sort(key=lambda r: (r["offset"], r["first"], r["_index"]))
     return rows
+
+
+def _live_by_step(rows: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    """The rows live at each step (in the order of ``rows``)."""
+    live: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        for t in range(r["first"], r["last"] + 1):
+            live.setdefault(t, []).append(r)
+    return live
 
 
 def buffer_table(graph: Graph) -> list[dict[str, Any]]:
@@ -155,8 +170,9 @@ def peak(graph: Graph, rows: list[dict[str, Any]] | None = None) -> dict[str, An
     rows = buffer_table(graph) if rows is None else rows
     n = len(graph.nodes)
     best: dict[str, Any] = {"step": -1, "bytes": -1, "buffers": []}
+    live_at = _live_by_step(rows)
     for t in range(-1, n + 1):
-        live = [r for r in rows if r["first"] <= t <= r["last"]]
+        live = live_at.get(t, [])
         size = _union([(r["offset"], r["offset"] + r["bytes"]) for r in live])
         if size > best["bytes"]:
             best = {"step": t, "bytes": size, "buffers": [r["name"] for r in live]}

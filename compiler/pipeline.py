@@ -26,7 +26,7 @@ from compiler.diagnostics import EdgeirError
 from compiler.fileio import write_ir
 from compiler.ir import Graph
 from compiler.passbase import Pass
-from compiler.text.printer import print_graph
+from compiler.text.printer import print_graph, print_graph_with_sidecar
 from compiler.verify import verify
 
 _ITEM = re.compile(r"\s*([a-z][a-z0-9-]*)\s*(\{([^{}]*)\})?\s*(,|$)")
@@ -170,7 +170,7 @@ def run_pipeline(graph: Graph, passes: list[Pass], inst: Instrumentation | None 
     if inst.dump_dir is not None and inst.dumps == 0:
         _dump(graph, inst, "input")
     for index, p in enumerate(passes):
-        before = print_graph(graph) if inst.reproducer is not None else None
+        before = _snapshot(graph, inst)
         start = time.perf_counter()
         try:
             result = p.run(graph)
@@ -205,12 +205,24 @@ def _dump(graph: Graph, inst: Instrumentation, name: str) -> None:
     inst.dumps += 1
 
 
-def _reproduce(inst: Instrumentation, before: str | None, rest: list[Pass]) -> None:
+def _snapshot(graph: Graph, inst: Instrumentation) -> tuple[str, bytes] | None:
+    """The graph as a pass sees it, for the reproducer: the IR text, large constants in a
+    sidecar next to the reproducer (raw bytes: printing them as hex before every pass
+    would cost more than the passes on a large model)."""
+    if inst.reproducer is None:
+        return None
+    return print_graph_with_sidecar(graph, inst.reproducer.with_suffix(".bin").name)
+
+
+def _reproduce(inst: Instrumentation, before: tuple[str, bytes] | None,
+               rest: list[Pass]) -> None:
     if inst.reproducer is None or before is None:
         return
     pipeline = ",".join(p.spec() for p in rest)
-    text = f"// RUN: edgeir opt %s -p '{pipeline}'\n" + before
+    text = f"// RUN: edgeir opt %s -p '{pipeline}'\n" + before[0]
     try:
+        if before[1]:
+            inst.reproducer.with_suffix(".bin").write_bytes(before[1])
         inst.reproducer.write_text(text)
     except OSError:
         inst.reproducer = None

@@ -27,6 +27,8 @@ Preserves: the schedule and all semantics.
 
 from __future__ import annotations
 
+import bisect
+import sys
 from dataclasses import dataclass, field
 
 from compiler.diagnostics import EdgeirError
@@ -160,18 +162,29 @@ def tie_groups(graph: Graph, bufs: list[Buffer], of: dict[int, Buffer],
 
 
 def lower_bound(groups: list[Group]) -> int:
-    """Max over steps of the sum, over groups, of the span of the group's live members."""
+    """Max over steps of the sum, over groups, of the span of the group's live members.
+
+    Computed per step over the steps each group lives (a difference array for one-member
+    groups): work in proportion to the groups' lifetimes, not steps x groups."""
     if not groups:
         return 0
-    steps = sorted({t for g in groups for m in g.members for t in (m.first, m.last)})
-    best = 0
-    for t in steps:
-        total = 0
-        for g in groups:
+    lo = min(g.first for g in groups)
+    total = [0] * (max(g.last for g in groups) - lo + 2)
+    for g in groups:
+        if len(g.members) == 1:
+            total[g.first - lo] += g.size
+            total[g.last - lo + 1] -= g.size
+            continue
+        for t in range(g.first, g.last + 1):
             live = [m for m in g.members if m.first <= t <= m.last]
-            if live:
-                total += max(m.rel + m.size for m in live) - min(m.rel for m in live)
-        best = max(best, total)
+            if live:  # (as a difference: the next step subtracts it again)
+                span = max(m.rel + m.size for m in live) - min(m.rel for m in live)
+                total[t - lo] += span
+                total[t - lo + 1] -= span
+    best = running = 0
+    for delta in total:
+        running += delta
+        best = max(best, running)
     return best
 
 
@@ -180,16 +193,22 @@ def _conflicts(g: Group, h: Group) -> bool:
 
 
 def _lowest_offset(g: Group, placed: list[Group], alignment: int,
-                   work: list[int] | None = None) -> int:
+                   work: list[int] | None = None, near: _Near | None = None) -> int:
     """The lowest aligned offset where ``g`` overlaps no live member of a placed group
-    (``work``: a one-element counter, increased by the member pairs this examined)."""
-    pairs = [(a, h, b) for h in placed for b in h.members for a in g.members
+    (``work``: a one-element counter, increased by the member pairs a search over all
+    placed members examines; ``near``: which groups can meet ``g`` in time and which are
+    placed, so that only those are looked at: the same offset, found with work in
+    proportion to the groups live alongside ``g`` instead of all placed groups)."""
+    others = placed if near is None else near.placed_near(g)
+    pairs = [(a, h, b) for h in others for b in h.members for a in g.members
              if _live_together(a, b)]
     candidates = {0}
     for a, h, b in pairs:
         candidates.add(align_up(max(0, h.offset + b.rel + b.size - a.rel), alignment))
     if work is not None:
-        work[0] += len(g.members) * sum(len(h.members) for h in placed) + 1
+        members = near.placed_members if near is not None else \
+            sum(len(h.members) for h in placed)
+        work[0] += len(g.members) * members + 1
     for off in sorted(candidates):
         if work is not None:
             work[0] += len(pairs)
@@ -198,11 +217,43 @@ def _lowest_offset(g: Group, placed: list[Group], alignment: int,
     raise AssertionError("unreachable: the top of everything is always free")
 
 
+class _Near:
+    """For each group, the groups whose members can be live together with its own (their
+    spans of steps meet: found by sorting, each pair once), and which groups are placed."""
+
+    def __init__(self, groups: list[Group]) -> None:
+        self.near: dict[int, list[Group]] = {id(g): [] for g in groups}
+        broken = [g for g in groups if not _unbroken(g)]
+        if broken:  # (not made by tie_groups: such a group may meet any other)
+            for g in groups:
+                self.near[id(g)] = [h for h in groups if h is not g]
+        else:
+            by_first = sorted(groups, key=lambda g: g.first)
+            starts = [g.first for g in by_first]
+            for k, x in enumerate(by_first):
+                for y in by_first[k + 1:bisect.bisect_right(starts, x.last)]:
+                    self.near[id(x)].append(y)
+                    self.near[id(y)].append(x)
+        self.placed: set[int] = set()
+        self.placed_members = 0
+
+    def placed_near(self, g: Group) -> list[Group]:
+        return [h for h in self.near[id(g)] if id(h) in self.placed]
+
+    def push(self, g: Group) -> None:
+        self.placed.add(id(g))
+        self.placed_members += len(g.members)
+
+    def pop(self, g: Group) -> None:
+        self.placed.discard(id(g))
+        self.placed_members -= len(g.members)
+
+
 def place(order: list[Group], alignment: int) -> int:
-    placed: list[Group] = []
+    near = _Near(order)
     for g in order:
-        g.offset = _lowest_offset(g, placed, alignment)
-        placed.append(g)
+        g.offset = _lowest_offset(g, [], alignment, near=near)
+        near.push(g)
     return align_up(max((g.offset + g.size for g in order), default=0), alignment)
 
 
@@ -210,8 +261,36 @@ def greedy_by_size(groups: list[Group], alignment: int, budget_ms: int = 0) -> i
     return place(sorted(groups, key=lambda g: (-g.size, g.first, g.last)), alignment)
 
 
+def _degrees(groups: list[Group]) -> dict[int, int]:
+    """For each group, how many other groups it conflicts with (has a member live together
+    with). A group's members live over one unbroken span of steps (each tied member starts
+    at the step its predecessor ends), so two groups conflict exactly when their spans
+    meet: counted by bisection, not over all pairs."""
+    firsts = sorted(g.first for g in groups)
+    lasts = sorted(g.last for g in groups)
+    degree = {}
+    for g in groups:
+        if not _unbroken(g):  # (not made by tie_groups: count its conflicts pair by pair)
+            degree[id(g)] = sum(_conflicts(g, h) for h in groups if h is not g)
+            continue
+        ended_before = bisect.bisect_left(lasts, g.first)
+        start_after = len(firsts) - bisect.bisect_right(firsts, g.last)
+        degree[id(g)] = len(groups) - 1 - ended_before - start_after
+    return degree
+
+
+def _unbroken(g: Group) -> bool:
+    """Whether the group's members cover every step from its first to its last."""
+    end = None
+    for m in sorted(g.members, key=lambda m: m.first):
+        if end is not None and m.first > end + 1:
+            return False
+        end = m.last if end is None else max(end, m.last)
+    return True
+
+
 def greedy_by_conflicts(groups: list[Group], alignment: int, budget_ms: int = 0) -> int:
-    degree = {id(g): sum(_conflicts(g, h) for h in groups if h is not g) for g in groups}
+    degree = _degrees(groups)
     order = sorted(groups, key=lambda g: (-degree[id(g)], -g.size, g.first))
     return place(order, alignment)
 
@@ -236,6 +315,7 @@ def exact(groups: list[Group], alignment: int, budget_ms: int = 1000) -> int:
     work = [0]
     order = sorted(groups, key=lambda g: (-g.size, g.first))
     placed: list[Group] = []
+    near = _Near(groups)
 
     def search(remaining: list[Group], peak: int) -> bool:
         nonlocal best_size, best
@@ -247,16 +327,25 @@ def exact(groups: list[Group], alignment: int, budget_ms: int = 1000) -> int:
                 best_size, best = top, {id(g): g.offset for g in placed}
             return True
         for i, g in enumerate(remaining):
-            g.offset = _lowest_offset(g, placed, alignment, work)
+            if work[0] >= limit:
+                break  # out of budget: no deeper call would look at anything
+            g.offset = _lowest_offset(g, placed, alignment, work, near)
             top = max(peak, g.offset + g.size)
             if align_up(top, alignment) >= best_size:
                 continue
             placed.append(g)
+            near.push(g)
             search(remaining[:i] + remaining[i + 1:], top)
+            near.pop(g)
             placed.pop()
         return True
 
-    search(order, 0)
+    depth = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(depth, len(groups) + 1000))  # one frame per placed group
+    try:
+        search(order, 0)
+    finally:
+        sys.setrecursionlimit(depth)
     for g in groups:
         g.offset = best[id(g)]
     return best_size
@@ -390,10 +479,20 @@ def check_plan(graph: Graph) -> None:
         if b.offset < 0 or b.offset + b.size > size or b.offset % alignment:
             raise ValueError(f"%{b.values[0].name} at offset {b.offset} ({b.size} bytes) is "
                              f"outside the {size}-byte arena or not {alignment}-aligned")
-    for i, a in enumerate(bufs):
-        for b in bufs[i + 1:]:
-            if not (_live_together(a, b) and _spatial(a.offset, a, b.offset, b)):
-                continue
+    # the pairs live together: each pair once, the later-starting buffer found among those
+    # starting while the earlier one lives (sorted by first step; work in proportion to
+    # the pairs live together, not to all pairs)
+    index = {id(b): i for i, b in enumerate(bufs)}
+    by_first = sorted(bufs, key=lambda b: (b.first, index[id(b)]))
+    starts = [b.first for b in by_first]
+    live_pairs = []
+    for k, x in enumerate(by_first):
+        for y in by_first[k + 1:bisect.bisect_right(starts, x.last)]:
+            live_pairs.append((x, y) if index[id(x)] < index[id(y)] else (y, x))
+    live_pairs.sort(key=lambda p: (index[id(p[0])], index[id(p[1])]))
+    for a, b in live_pairs:
+        if not _spatial(a.offset, a, b.offset, b):
+            continue
             for src, dst in ((a, b), (b, a)):
                 rule = allowed.get((id(src), id(dst)))
                 if rule is None:

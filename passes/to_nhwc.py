@@ -6,7 +6,7 @@ Rewrites:
   1. each such node to ``layout = "nhwc"`` between a transpose to NHWC and one back to
      NCHW; a constant conv2d weight is permuted to OHWI at compile time;
   2. transposes back to NCHW are pushed down through layout-agnostic ops (elementwise
-     ops, softmax, concat, split, pad, slice, resize, reduce_mean with keepdims), whose
+     ops, softmax, concat, split, lrn, pad, slice, resize, reduce_mean with keepdims), whose
      axes and constant operands are permuted to match;
   3. ``transpose -> reshape [N, K] -> gemm`` with a constant B (the flatten before a
      fully connected layer) reads the NHWC tensor directly: B's K axis is permuted;
@@ -35,7 +35,7 @@ LAYOUT_OPS = ("conv2d", "conv_transpose2d", "max_pool", "avg_pool", "global_avg_
 UNARY = ("relu", "leaky_relu", "clip", "sigmoid", "tanh", "hard_sigmoid", "hard_swish",
          "identity", "dropout", "cast", "quantize", "dequantize", "requantize")
 BINARY = ("add", "sub", "mul", "div", "qadd", "qmul")
-AXIS_OPS = ("softmax", "log_softmax", "concat", "split")
+AXIS_OPS = ("softmax", "log_softmax", "concat", "split", "lrn")
 
 
 @dataclass

@@ -42,6 +42,22 @@ def c_float(x: float) -> str:
     return text + "f"
 
 
+def c_literals(flat: np.ndarray, ctype: str) -> list[str]:
+    """The C literals of a 1-D array's elements (``c_float`` for floats, decimal integers
+    otherwise), each distinct value formatted once: linear in the size, and fast for the
+    repetitive tables of real models (int8 weights have at most 256 values)."""
+    if flat.size == 0:
+        return []
+    if ctype == "float":
+        keys = flat.astype(np.float32).view(np.uint32)  # by bits: -0.0, NaNs keep their text
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        texts = [c_float(float(v)) for v in uniq.view(np.float32)]
+    else:
+        uniq, inverse = np.unique(flat, return_inverse=True)
+        texts = [str(int(v)) for v in uniq]
+    return [texts[i] for i in inverse.reshape(-1).tolist()]
+
+
 def kernel_file(impl: str) -> str:
     """The runtime source file that defines kernel ``impl``."""
     if "_dsp" in impl:
@@ -90,13 +106,13 @@ class Module:
         cname = self.fresh(stem)
         flat = np.ascontiguousarray(data).reshape(-1)
         if ctype == "float":
-            items = [c_float(float(v)) for v in flat]
-            self.uses_math |= any(not np.isfinite(v) for v in flat)
+            items = c_literals(flat, ctype)
+            self.uses_math |= not bool(np.isfinite(flat).all())
         elif ctype in STRUCTS:  # records of int32 fields, one per row of data
             rows = np.ascontiguousarray(data).reshape(-1, STRUCTS[ctype])
             items = ["{" + ", ".join(str(int(v)) for v in row) + "}" for row in rows]
         else:
-            items = [str(int(v)) for v in flat]
+            items = c_literals(flat, ctype)
         lines = [", ".join(items[i:i + 16]) for i in range(0, len(items), 16)] or ["0"]
         body = ",\n  ".join(lines)
         note = f" /* {comment} */" if comment else ""
@@ -583,6 +599,19 @@ def _softmax_f32(m: Module, node: Node, a: Attrs) -> str:
     params = m.param("edgeir_softmax_f32_params", f"{outer}, {ax}, {inner}")
     fn = "edgeir_log_softmax_f32" if node.op == "log_softmax" else "edgeir_softmax_f32"
     return f"{fn}(&{params}, {m.ptr(x)}, {m.out(node)});"
+
+
+@emitter("edgeir_lrn_f32")
+def _lrn_f32(m: Module, node: Node, a: Attrs) -> str:
+    x = node.operands[0]
+    axis = a.get("axis", 1) % x.type.rank
+    outer, ax, inner = _split_axis(x.type.shape, axis, axis)
+    size = int(a.size)
+    coeffs = ", ".join(c_float(v) for v in (float(a.get("alpha", 1e-4)) / size,
+                                            float(a.get("beta", 0.75)),
+                                            float(a.get("bias", 1.0))))
+    params = m.param("edgeir_lrn_f32_params", f"{outer}, {ax}, {inner}, {size}, {coeffs}")
+    return f"edgeir_lrn_f32(&{params}, {m.ptr(x)}, {m.out(node)});"
 
 
 @emitter("edgeir_avg_pool_f32", "edgeir_max_pool_f32")

@@ -360,14 +360,44 @@ CONVERTERS["Transpose"] = _simple("transpose", {"perm": "perm"})
 CONVERTERS["Concat"] = _simple("concat", {"axis": "axis"})
 
 
+@converter("Sum")
+def _sum(ctx: _Ctx) -> None:
+    """Sum of any number of broadcasting inputs: a chain of adds, left to right (as ONNX
+    Runtime accumulates)."""
+    terms = [ctx.value(i) for i in range(len(ctx.node.input)) if ctx.has(i)]
+    if not terms:
+        raise ctx.fail("Sum needs at least one input", kind="input")
+    if len(terms) == 1:
+        ctx.output(ctx.emit("identity", terms).result)
+        return
+    out = ctx.node.output[0]
+    total = terms[0]
+    for i, term in enumerate(terms[1:], start=2):
+        name = out if i == len(terms) else f"{out}.sum{i}"
+        total = ctx.emit("add", [total, term], names=[name]).result
+    ctx.output(total)
+
+
+@converter("LRN")
+def _lrn(ctx: _Ctx) -> None:
+    if "size" not in ctx.attrs:
+        raise ctx.fail("LRN needs the size attribute", kind="input")
+    if ctx.value(0).type.rank < 3:
+        raise ctx.fail("LRN needs an N x C x D1 ... input (rank 3 or more)", kind="input")
+    attrs = {"size": int(ctx.attr("size")), "alpha": float(ctx.attr("alpha", 1e-4)),
+             "beta": float(ctx.attr("beta", 0.75)), "bias": float(ctx.attr("bias", 1.0)),
+             "axis": 1}
+    ctx.output(ctx.emit("lrn", [ctx.value(0)], attrs).result)
+
+
 @converter("Dropout")
 def _dropout(ctx: _Ctx) -> None:
     if ctx.has(2):
         training = ctx.const(2, "training_mode")
         if bool(training):
             raise ctx.fail("dropout in training mode is not supported (inference only)")
-    if len(ctx.node.output) > 1 and ctx.node.output[1]:
-        raise ctx.fail("the dropout mask output is not supported")
+    if len(ctx.node.output) > 1 and ctx.importer.is_read(ctx.node.output[1]):
+        raise ctx.fail("the dropout mask output is not supported")  # (unread: dropped)
     ctx.output(ctx.emit("dropout", [ctx.value(0)], names=[ctx.node.output[0]]).result)
 
 
@@ -704,6 +734,13 @@ class _Importer:
     def loc(self, node: onnx.NodeProto) -> str:
         return node.name or (node.output[0] if node.output else node.op_type)
 
+    def is_read(self, name: str) -> bool:
+        """Whether a node or the graph's outputs read the tensor ``name``."""
+        if not hasattr(self, "_read"):
+            g = self.model.graph
+            self._read = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+        return bool(name) and name in self._read
+
     def constant(self, array: np.ndarray, name: str) -> Value:
         array = np.asarray(array)
         if array.ndim == 0:
@@ -854,7 +891,7 @@ class _Importer:
                            "fix the input shapes (--input-shape) so that it folds")
         CONVERTERS[node.op_type](ctx)
         for name in node.output:
-            if name and name not in self.values:
+            if name not in self.values and self.is_read(name):  # unread outputs may go
                 raise ctx.fail(f"output '{name}' is not supported")
 
     def _fold(self, node: onnx.NodeProto, ctx: _Ctx) -> None:

@@ -188,5 +188,36 @@ SOFTMAX = OpDef("softmax", "exp(x) / sum(exp(x)) along axis", ("x",), _infer_axi
 LOG_SOFTMAX = OpDef("log_softmax", "log(softmax(x)) along axis", ("x",), _infer_axis_same,
                     _log_softmax, {"axis": Attr("int", -1)})
 
+
+
+# -- local response normalization ---------------------------------------------------------
+
+
+def _infer_lrn(attrs: Attrs, types: Sequence[TensorType]) -> list[TensorType]:
+    if attrs.size < 1:
+        raise InferError(f"size must be at least 1, got {attrs.size}")
+    return _infer_axis_same(attrs, types)
+
+
+def _lrn(attrs: Attrs, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """ONNX LRN: x / (bias + alpha / size * sum of x^2 over the channels
+    [c - floor((size - 1) / 2), c + ceil((size - 1) / 2)] clipped to the tensor)^beta."""
+    x = xs[0]
+    sq = np.moveaxis(x.astype(np.float64), attrs.axis, -1) ** 2
+    c = sq.shape[-1]
+    csum = np.concatenate([np.zeros(sq.shape[:-1] + (1,)), np.cumsum(sq, axis=-1)], axis=-1)
+    i = np.arange(c)
+    lo = np.maximum(i - (attrs.size - 1) // 2, 0)
+    hi = np.minimum(i + attrs.size // 2, c - 1)
+    window = np.moveaxis(csum[..., hi + 1] - csum[..., lo], -1, attrs.axis)
+    scale = (attrs.bias + attrs.alpha / attrs.size * window) ** attrs.beta
+    return [(x.astype(np.float64) / scale).astype(x.dtype)]
+
+
+LRN = OpDef("lrn", "local response normalization across channels (ONNX LRN): x / (bias + "
+            "alpha / size * sum of x^2 over size channels)^beta", ("x",), _infer_lrn, _lrn,
+            {"size": Attr("int"), "alpha": Attr("float", 1e-4), "beta": Attr("float", 0.75),
+             "bias": Attr("float", 1.0), "axis": Attr("int", 1)})
+
 OPS = [ADD, SUB, MUL, DIV, RELU, LEAKY_RELU, CLIP, SIGMOID, TANH, HARD_SIGMOID, HARD_SWISH,
-       IDENTITY, DROPOUT, CAST, SOFTMAX, LOG_SOFTMAX]
+       IDENTITY, DROPOUT, CAST, SOFTMAX, LOG_SOFTMAX, LRN]

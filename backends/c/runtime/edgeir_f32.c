@@ -587,6 +587,29 @@ void edgeir_log_softmax_f32(const edgeir_softmax_f32_params *p, const float *in,
   }
 }
 
+void edgeir_lrn_f32(const edgeir_lrn_f32_params *p, const float *in, float *out) {
+  const int32_t axis = p->axis, inner = p->inner;
+  const int32_t before = (p->size - 1) / 2, after = p->size / 2;
+  const ptrdiff_t block = (ptrdiff_t)axis * inner;
+  for (int32_t o = 0; o < p->outer; ++o) {
+    for (int32_t j = 0; j < inner; ++j) {
+      const float *x = in + o * block + j;
+      float *y = out + o * block + j;
+      for (int32_t i = 0; i < axis; ++i) {
+        const int32_t lo = i - before < 0 ? 0 : i - before;
+        const int32_t hi = i + after > axis - 1 ? axis - 1 : i + after;
+        float sum = 0.0f;
+        for (int32_t k = lo; k <= hi; ++k) {
+          const float v = x[(ptrdiff_t)k * inner];
+          sum += v * v;
+        }
+        y[(ptrdiff_t)i * inner] =
+            x[(ptrdiff_t)i * inner] / powf(p->bias + p->alpha_over_size * sum, p->beta);
+      }
+    }
+  }
+}
+
 /* ---- pooling and reductions --------------------------------------------------------------- */
 
 void edgeir_avg_pool_f32(const edgeir_pool_f32_params *p, const float *in, float *out) {

@@ -386,6 +386,15 @@ void edgeir_softmax_f32(const edgeir_softmax_f32_params *p, const float *in, flo
 void edgeir_log_softmax_f32(const edgeir_softmax_f32_params *p, const float *in, float *out);
 
 typedef struct {
+  int32_t outer, axis, inner;        /* over `axis` of an [outer][axis][inner] view */
+  int32_t size;                      /* window: channels c - (size-1)/2 .. c + size/2 */
+  float alpha_over_size, beta, bias;
+} edgeir_lrn_f32_params;
+
+/* ONNX LRN: out = in / (bias + alpha/size * sum of in^2 over the window)^beta. */
+void edgeir_lrn_f32(const edgeir_lrn_f32_params *p, const float *in, float *out);
+
+typedef struct {
   edgeir_window win;
   int32_t count_include_pad;         /* average pool divisor counts explicit padding */
   float act_min, act_max;
