@@ -235,3 +235,21 @@ def test_guarded_names_are_c_string_literals():
     assert c_string('a/b;c"d\\e??/f') == '"a/b;c\\"d\\\\e\\?\\?/f"'
     assert c_string("é\n") == '"\\303\\251\\012"'
     assert json.loads(c_string("conv_1/BiasAdd;x")) == "conv_1/BiasAdd;x"
+
+
+def test_offsets_are_placeholders_until_printed():
+    """The calls are printed with each buffer's release or debug offset; an offset an
+    emitter printed any other way than ``arena + N)`` (arithmetic on it) is refused."""
+    from backends.c.debug import PLACEHOLDER, render_offsets
+
+    table = {PLACEHOLDER + 3: (48, 96)}
+    key = PLACEHOLDER + 3
+    call = [f"k((const int8_t *)(arena + {key}), (int8_t *)(arena + {key}));"]
+    assert render_offsets(call, table, debug=False) == \
+        ["k((const int8_t *)(arena + 48), (int8_t *)(arena + 48));"]
+    assert render_offsets(call, table, debug=True) == \
+        ["k((const int8_t *)(arena + 96), (int8_t *)(arena + 96));"]
+    with pytest.raises(AssertionError, match="outside 'arena"):
+        render_offsets([f"k((int8_t *)(arena + {PLACEHOLDER + 3} + 4));"], table, debug=False)
+    with pytest.raises(AssertionError, match="did not come from the memory plan"):
+        render_offsets([f"k((int8_t *)(arena + {PLACEHOLDER + 4}));"], table, debug=False)

@@ -51,6 +51,7 @@ def generate(graph: Graph, name: str, target: Target | str = "host",
         emit_layers(m)
     dbg_calls = debug.render_offsets(m.calls, offsets, debug=True)
     m.calls = debug.render_offsets(m.calls, offsets, debug=False)
+    debug.check_no_placeholder(m.params)
     io_dtypes = {v.type.dtype for v in [*graph.inputs, *graph.outputs]}
     needs_f32_wrapper = io_dtypes == {"i8"} and all(
         isinstance(v.type.quant, PerTensor) for v in [*graph.inputs, *graph.outputs])

@@ -104,6 +104,7 @@ def debug_plan(graph: Graph) -> DebugPlan:
 
 PLACEHOLDER = 10**12  # + buffer index: no release offset comes near it
 ARENA_REF = re.compile(r"arena \+ (\d+)\)")
+ANY_PLACEHOLDER = re.compile(r"\b1000000\d{6}\b")
 
 
 @contextmanager
@@ -152,7 +153,17 @@ def render_offsets(lines: list[str], table: dict[int, tuple[int, int]], debug: b
             raise AssertionError(f"arena offset {key} did not come from the memory plan")
         return f"arena + {table[key][int(debug)]})"
 
-    return [ARENA_REF.sub(offset, line) for line in lines]
+    out = [ARENA_REF.sub(offset, line) for line in lines]
+    check_no_placeholder(out)
+    return out
+
+
+def check_no_placeholder(lines: list[str]) -> None:
+    """Fail loudly if an emitter printed an arena offset other than as ``arena + N)``
+    (arithmetic on it, or in a parameter block): it would be a placeholder in the C."""
+    for line in lines:
+        if ANY_PLACEHOLDER.search(line):
+            raise AssertionError(f"an arena offset outside 'arena + N)' in: {line.strip()}")
 
 
 def c_string(text: str) -> str:
