@@ -361,6 +361,23 @@ def _add_s8(m: Module, node: Node, a: Attrs) -> str:
     return f"edgeir_add_s8(&{params}, {m.ptr(x)}, {m.ptr(z)}, {m.out(node)});"
 
 
+def add_lut(a: Attrs, conv_operand: int) -> np.ndarray:
+    """The DSP fused add's table: for x = -128..127 each operand's scaled value, TFLM's
+    MultiplyByQuantizedMultiplierSmallerThanOneExp((x - zp) << left_shift, multiplier, shift)
+    (the interpreter's arithmetic), the convolution's operand first, then the residual's."""
+    from compiler.quant import arith
+
+    x = np.arange(-128, 128, dtype=np.int64)
+    scaled = []
+    for zp, mult, shift in ((a.a_zp, a.a_multiplier, a.a_shift),
+                            (a.b_zp, a.b_multiplier, a.b_shift)):
+        v = (x - zp) * (1 << a.left_shift)
+        scaled.append(arith.multiply_by_quantized_multiplier_smaller_than_one_exp(v, mult, shift))
+    if conv_operand == 1:
+        scaled.reverse()
+    return np.concatenate(scaled).astype(np.int32)
+
+
 @emitter("edgeir_conv_add_s8", "edgeir_conv_add_s8_dsp")
 def _conv_add_s8(m: Module, node: Node, a: Attrs) -> str:
     from compiler import ops
@@ -378,12 +395,17 @@ def _conv_add_s8(m: Module, node: Node, a: Attrs) -> str:
                                a.a_shift, a.b_multiplier, a.b_shift, a.out_multiplier,
                                a.out_shift, a.act_min, a.act_max]))
     residual = node.operands[1 - k]
-    tail = (f"&{aparams}, {k}, {m.ptr(residual)}, {m.out(node)}, "
+    tail = (f"{m.ptr(residual)}, {m.out(node)}, "
             f"(int8_t *)(arena + {a.scratch_offsets[0]}));")
     if a.impl == "edgeir_conv_add_s8_dsp":
         wname = m.const_array(w, dsp_weights(w.data), align=4)
         rq = rq_records(m, b.data, ca.multiplier, ca.shift, oc, 2)
-        return f"{a.impl}(&{cparams}, {m.ptr(x)}, {wname}, {rq}, {tail}"
+        lut = m.table(add_lut(a, k), "int32_t", "lut", "the add's scaled operands",
+                      pinned=m.layer_pinned)
+        out_rq = rq_records(m, np.zeros(1), a.out_multiplier, a.out_shift, 1, 1)
+        return f"{a.impl}(&{cparams}, {m.ptr(x)}, {wname}, {rq}, &{aparams}, {lut}, " \
+               f"{out_rq}, {tail}"
+    tail = f"&{aparams}, {k}, {tail}"
     wname = m.const_array(w, np.transpose(w.data, (1, 2, 3, 0)))
     mult = per_channel(m, ca.multiplier, oc, "mult")
     shift = per_channel(m, ca.shift, oc, "shift")

@@ -260,6 +260,8 @@ def table_bytes(graph: Graph) -> dict[str, int]:
                 size[w.name] = padded * k4 + 16 * padded
             if len(conv.operands) > 2:  # the bias lives in the records
                 size[conv.operands[2].name] = 0
+            if impl.startswith("edgeir_conv_add"):  # the add's table and output record
+                size[w.name] += 4 * 512 + 16
         else:
             size[w.name] += 8 * oc
     return size
@@ -286,10 +288,16 @@ def dsp_requant_fits(node: Node) -> bool:
     """Whether every channel's requantization has the DSP kernels' fast form (edgeir_rq):
     multiplier 0 or in [2^30, 2^31), shift in [-31, -2] (real multipliers below 1/4, the
     usual case for convolutions); other layers keep the portable kernel."""
-    mult = np.atleast_1d(np.asarray(node.attrs.get("multiplier", 0), np.int64))
-    shift = np.atleast_1d(np.asarray(node.attrs.get("shift", 0), np.int64))
-    mult, shift = np.broadcast_arrays(mult, shift)
-    normal = (mult >= 2**30) & (mult < 2**31) & (shift >= -31) & (shift <= -2)
+    return _requant_fits(node.attrs.get("multiplier", 0), node.attrs.get("shift", 0))
+
+
+def _requant_fits(multiplier: object, shift: object) -> bool:
+    if multiplier is None or shift is None:
+        return False
+    mult = np.atleast_1d(np.asarray(multiplier, np.int64))
+    sh = np.atleast_1d(np.asarray(shift, np.int64))
+    mult, sh = np.broadcast_arrays(mult, sh)
+    normal = (mult >= 2**30) & (mult < 2**31) & (sh >= -31) & (sh <= -2)
     return bool(np.all((mult == 0) | normal))
 
 
@@ -446,7 +454,10 @@ def fuse_conv_add(graph: Graph) -> int:
             continue
         if any(v is residual for v in conv.operands):
             continue  # writing over the residual would destroy the convolution's input
-        dsp = "_dsp" in conv.attrs["impl"]
+        dsp = "_dsp" in conv.attrs["impl"] and _requant_fits(add.attrs.get("out_multiplier"),
+                                                             add.attrs.get("out_shift"))
+        if "_dsp" in conv.attrs["impl"] and not dsp:
+            continue  # the DSP add takes only edgeir_rq output scales: left unfused
         for key in ("overlap", "scratch"):
             conv.attrs.pop(key, None)
         conv.attrs["impl"] = "fused"

@@ -1,7 +1,7 @@
-/* The DSP kernels' requantization shortcuts (mbqm, used by the fused add, and rq_core, the
- * one-multiply form of the edgeir_rq records) against the portable edgeir_mbqm (TFLM's
- * MultiplyByQuantizedMultiplier): edge cases and pseudo-random ones. Built by
- * tests/test_c_kernels_dsp.py with AddressSanitizer and UBSan; prints the count. */
+/* The DSP kernels' requantization shortcut (rq_core, the one-multiply form of the edgeir_rq
+ * records) against the portable edgeir_mbqm (TFLM's MultiplyByQuantizedMultiplier) where
+ * lower-c admits it: edge cases and pseudo-random ones. Built by tests/test_c_kernels_dsp.py
+ * with AddressSanitizer and UBSan; prints the count. */
 #include <stdio.h>
 
 #include "edgeir_s8_dsp.c"
@@ -15,14 +15,15 @@ static uint32_t next(void) { /* xorshift64* */
 }
 
 static int check(int32_t x, int32_t m, int32_t s) {
-  const int32_t want = edgeir_mbqm(x, m, s), got = mbqm(x, m, s);
   /* rq_core's domain (what lower-c admits): m 0 or in [2^30, 2^31), shift in [-31, -2] */
-  const int fits = (m == 0 || m >= (1 << 30)) && s <= -2 && s >= -31;
   const int32_t r = m == 0 ? 2 : -s;
-  const int32_t fast = fits ? rq_core(x, m, 1 << (r - 2), r - 1) : want;
-  if (want != got || want != fast) {
-    printf("mismatch x=%ld m=%ld s=%ld: mbqm %ld, rq_core %ld, want %ld\n", (long)x, (long)m,
-           (long)s, (long)got, (long)fast, (long)want);
+  int32_t want, got;
+  if (!((m == 0 || m >= (1 << 30)) && s <= -2 && s >= -31)) return 0;
+  want = edgeir_mbqm(x, m, s);
+  got = rq_core(x, m, 1 << (r - 2), r - 1);
+  if (want != got) {
+    printf("mismatch x=%ld m=%ld s=%ld: rq_core %ld, want %ld\n", (long)x, (long)m, (long)s,
+           (long)got, (long)want);
     return 1;
   }
   return 0;
@@ -46,7 +47,6 @@ int main(void) {
     const int32_t small = (int32_t)(next() & 0xFFFF) - 0x8000; /* accumulators near zero */
     bad |= check(x, m, sh);
     bad |= check(small, m, sh);
-    if ((next() & 7) == 0) bad |= check(x >> 8, m, (int32_t)(next() % 8)); /* left shifts */
   }
   printf("%ld cases, %s\n", n, bad ? "MISMATCH" : "all equal");
   return bad;

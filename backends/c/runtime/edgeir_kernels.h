@@ -207,10 +207,13 @@ void edgeir_pointwise_conv_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *
 void edgeir_pointwise_conv_s8_dsp_reverse(const edgeir_conv_s8_params *p, const int8_t *in,
                                           const int8_t *w, const edgeir_rq *rq, int8_t *out,
                                           int8_t *scratch);
+/* The fused conv + add: `lut` holds the add's scaled operands ((x - zp) << left_shift times
+ * the operand's multiplier) for x = -128..127, the convolution's operand first, then the
+ * residual's (512 int32); `out_rq` the add's output requantization (bias 0). */
 void edgeir_conv_add_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
                             const edgeir_rq *rq, const edgeir_add_s8_params *add,
-                            int32_t conv_is_b, const int8_t *residual, int8_t *out,
-                            int8_t *scratch);
+                            const int32_t *lut, const edgeir_rq *out_rq,
+                            const int8_t *residual, int8_t *out, int8_t *scratch);
 void edgeir_depthwise_conv_s8_inplace_dsp(const edgeir_conv_s8_params *p, const int8_t *in,
                                           const int32_t *w, const edgeir_rq *rq, int8_t *out,
                                           int8_t *scratch);

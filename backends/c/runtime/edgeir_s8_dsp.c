@@ -88,20 +88,6 @@ static inline int32_t wadd(int32_t a, int32_t b) { /* a + b, wrapped like the po
   return (u & 0x80000000u) ? -(int32_t)(~u) - 1 : (int32_t)u;
 }
 
-/* edgeir_mbqm for multipliers >= 0 (all that quantize_multiplier gives), in fewer
- * instructions: gemmlowp's doubling high multiply with its sign-dependent nudge and
- * truncating division, (ab + nudge) / 2^31, equals floor((ab + 2^30) / 2^31) for both signs
- * of ab (one SMLAL-style multiply-add and a 64-bit shift); the rounding right shift is
- * edgeir_rdbpot's. The saturating case a == b == INT32_MIN needs a negative multiplier.
- * Used by the fused add; tests/c/dsp_requant.c checks it against edgeir_mbqm. */
-static inline int32_t mbqm(int32_t x, int32_t mult, int32_t shift) {
-  const int32_t a = shift > 0 ? (int32_t)((uint32_t)x << shift) : x;
-  const int32_t right = shift > 0 ? 0 : -shift;
-  const int32_t t = (int32_t)(((int64_t)a * mult + (1LL << 30)) >> 31);
-  const int32_t mask = (int32_t)((1u << right) - 1u);
-  return (t >> right) + ((t & mask) > ((mask >> 1) + (int32_t)((uint32_t)t >> 31)));
-}
-
 /* MultiplyByQuantizedMultiplier(a, mult, -r) for an edgeir_rq record (mult 0 or in
  * [2^30, 2^31), 2 <= r <= 31; round = 2^(r-2), shift = r - 1), as one 64-bit multiply-add
  * and one shift. The two roundings, t = floor((a m + 2^30) / 2^31) then t / 2^r to nearest
@@ -155,6 +141,13 @@ static inline __attribute__((always_inline)) void rq_4(
  * padded with zeros. */
 static void expand(const int8_t *x, int32_t n, uint32_t *dst, int32_t stride, int32_t odd) {
   int32_t i = 0;
+  for (; i + 8 <= n; i += 8, dst += 2 * stride) { /* two groups a pass */
+    const uint32_t v = ld32(x + i), u = ld32(x + i + 4);
+    dst[0] = dsp_even(v);
+    dst[odd] = dsp_odd(v);
+    dst[stride] = dsp_even(u);
+    dst[stride + odd] = dsp_odd(u);
+  }
   for (; i + 4 <= n; i += 4, dst += stride) {
     const uint32_t v = ld32(x + i);
     dst[0] = dsp_even(v);
@@ -168,9 +161,21 @@ static void expand(const int8_t *x, int32_t n, uint32_t *dst, int32_t stride, in
   }
 }
 
+/* n bytes from src to dst, a word at a time (unaligned words are single loads and stores on
+ * the Cortex-M cores with the DSP extension). */
+static inline void copy_bytes(int8_t *dst, const int8_t *src, int32_t n) {
+  int32_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const uint32_t v = ld32(src + i);
+    __builtin_memcpy(dst + i, &v, 4);
+  }
+  for (; i < n; ++i) dst[i] = src[i];
+}
+
 /* One pixel's window (im2col row, taps in (ky, kx, ci) order, out-of-bounds taps = in_zp),
  * expanded into dst. With in_c % 4 == 0 every tap is whole 4-groups and expands directly;
- * otherwise the row is gathered in `stage` (k4 bytes) first. */
+ * otherwise the row is gathered in `stage` (k4 bytes, whose padding bytes past the window's
+ * n the caller zeroed) first and expanded as whole groups. */
 static void expand_window(const edgeir_conv_s8_params *p, const int8_t *in, int32_t b,
                           int32_t oy, int32_t ox, uint32_t *dst, int32_t stride, int32_t odd,
                           int8_t *stage) {
@@ -184,10 +189,21 @@ static void expand_window(const edgeir_conv_s8_params *p, const int8_t *in, int3
   const int row_inside = ix0 >= 0 && ix0 + (k_w - 1) * d_w < in_w;
   const uint32_t zp = dsp_even((uint32_t)(uint8_t)in_zp * 0x01010101u);
   int32_t ky, kx, i, n = 0;
+  if ((c & 3) && row_inside && d_w == 1 && iy0 >= 0 && iy0 + (k_h - 1) * d_h < in_h) {
+    /* an interior window of a layer with few channels (e.g. a first 3-channel conv): k_h
+     * runs of k_w * c bytes, gathered a word at a time */
+    const int32_t run = k_w * c;
+    const int8_t *src = in_b + iy0 * row + ix0 * c;
+    for (ky = 0; ky < k_h; ++ky, src += d_h * row) copy_bytes(stage + ky * run, src, run);
+    expand(stage, (k_h * run + 3) & ~3, dst, stride, odd);
+    return;
+  }
   for (ky = 0; ky < k_h; ++ky, n += k_w * c) {
     const int32_t iy = iy0 + ky * d_h;
     const int8_t *src = in_b + iy * row + ix0 * c;
-    if ((c & 3) == 0) { /* whole 4-groups per tap: expand straight from the input */
+    if ((c & 3) == 0 && row_inside && d_w == 1 && iy >= 0 && iy < in_h) {
+      expand(src, k_w * c, dst + (n >> 2) * stride, stride, odd); /* one run of k_w taps */
+    } else if ((c & 3) == 0) { /* whole 4-groups per tap: expand straight from the input */
       for (kx = 0; kx < k_w; ++kx) {
         const int32_t ix = ix0 + kx * d_w;
         uint32_t *d = dst + ((n + kx * c) >> 2) * stride;
@@ -201,7 +217,7 @@ static void expand_window(const edgeir_conv_s8_params *p, const int8_t *in, int3
     } else if (iy < 0 || iy >= in_h) { /* a padding row */
       for (i = 0; i < k_w * c; ++i) stage[n + i] = in_zp;
     } else if (row_inside && d_w == 1) { /* one contiguous run of k_w * c bytes */
-      for (i = 0; i < k_w * c; ++i) stage[n + i] = src[i];
+      copy_bytes(stage + n, src, k_w * c);
     } else {
       for (kx = 0; kx < k_w; ++kx) {
         const int32_t ix = ix0 + kx * d_w;
@@ -210,7 +226,7 @@ static void expand_window(const edgeir_conv_s8_params *p, const int8_t *in, int3
       }
     }
   }
-  if (c & 3) expand(stage, n, dst, stride, odd);
+  if (c & 3) expand(stage, (n + 3) & ~3, dst, stride, odd);
 }
 
 /* ---- the 2 x 2 and 2 x 1 blocks ------------------------------------------------------------ */
@@ -307,7 +323,8 @@ typedef struct {
   const edgeir_conv_s8_params *p;
   const edgeir_rq *rq;
   const edgeir_add_s8_params *add; /* NULL: a plain convolution */
-  int32_t conv_is_b;
+  const int32_t *lut;              /* the add's scaled operands, see add_out */
+  const edgeir_rq *out_rq;         /* the add's output requantization */
   const int8_t *residual;
   int8_t *out;
 } dsp_sink;
@@ -315,18 +332,17 @@ typedef struct {
 /* Whether an activation range [lo, hi] needs clamping beyond int8 saturation. */
 static inline int32_t needs_clamp(int32_t lo, int32_t hi) { return lo > -128 || hi < 127; }
 
-/* The int8 add of the fused conv + add, on the convolution's requantized value v and the
- * residual r (TFLM ADD, with the exact fast multiply of mbqm: its multipliers are >= 0). */
-static inline int8_t add_out(const edgeir_add_s8_params *a, int32_t conv_is_b, int32_t v,
-                             int32_t r) {
-  const int32_t x = conv_is_b ? r : v, y = conv_is_b ? v : r;
-  const int32_t sx = mbqm((int32_t)((uint32_t)(x - a->a_zp) << a->left_shift), a->a_mult,
-                          a->a_shift);
-  const int32_t sy = mbqm((int32_t)((uint32_t)(y - a->b_zp) << a->left_shift), a->b_mult,
-                          a->b_shift);
-  const int32_t o = mbqm(sx + sy, a->out_mult, a->out_shift);
-  return (int8_t)(edgeir_clamp_i32(o, a->act_min - a->out_zp, a->act_max - a->out_zp) +
-                  a->out_zp);
+/* The int8 add of the fused conv + add (TFLM ADD) on the convolution's requantized value v
+ * and the residual r. Each operand's scaled value, ((x - zp) << left_shift) times its
+ * multiplier, depends on one int8 only: lower-c tabulated both (lut[0..255]: the
+ * convolution's operand, lut[256..511]: the residual's, indexed by value + 128), so the add
+ * is two loads and the output requantization. */
+static inline int8_t add_out(const dsp_sink *s, int32_t v, int32_t r) {
+  const edgeir_add_s8_params *a = s->add;
+  const edgeir_rq *q = s->out_rq;
+  const int32_t sum = s->lut[v + 128] + s->lut[256 + 128 + r];
+  return (int8_t)edgeir_clamp_i32(rq_core(sum, q->mult, q->round, q->shift) + a->out_zp,
+                                  a->act_min, a->act_max);
 }
 
 /* All output channels of pixels px0 and px1 (the two slots of x; px1 == px0 for an odd
@@ -368,8 +384,6 @@ static __attribute__((noinline)) void channels_2_add(const dsp_sink *s, const ui
   const int32_t out_c = p->win.out_c, zp = p->out_zp, lo = p->act_min, hi = p->act_max;
   const int32_t clamp = needs_clamp(lo, hi);
   const edgeir_rq *q = s->rq;
-  const edgeir_add_s8_params *a = s->add;
-  const int32_t cb = s->conv_is_b;
   int8_t *o0 = s->out + px0 * (size_t)out_c, *o1 = o0 + out_c;
   const int8_t *r0 = s->residual + px0 * (size_t)out_c, *r1 = r0 + out_c;
   int32_t oc;
@@ -380,11 +394,11 @@ static __attribute__((noinline)) void channels_2_add(const dsp_sink *s, const ui
     int32_t v[4];
     mac_2x2(x, w, g, acc);
     rq_4(v, acc[0], acc[2], acc[1], acc[3], &q[0], &q[0], &q[1], &q[1], zp, clamp, lo, hi);
-    o0[oc] = add_out(a, cb, v[0], r0[oc]);
-    if (two) o1[oc] = add_out(a, cb, v[1], r1[oc]);
+    o0[oc] = add_out(s, v[0], r0[oc]);
+    if (two) o1[oc] = add_out(s, v[1], r1[oc]);
     if (oc + 1 < out_c) {
-      o0[oc + 1] = add_out(a, cb, v[2], r0[oc + 1]);
-      if (two) o1[oc + 1] = add_out(a, cb, v[3], r1[oc + 1]);
+      o0[oc + 1] = add_out(s, v[2], r0[oc + 1]);
+      if (two) o1[oc + 1] = add_out(s, v[3], r1[oc + 1]);
     }
   }
 }
@@ -405,6 +419,8 @@ static inline __attribute__((always_inline)) void conv_pixels(const dsp_sink *s,
   uint32_t *x = (uint32_t *)(void *)scratch;          /* 4 * g words */
   int8_t *stage = scratch + (size_t)16 * (size_t)g;   /* 4 * g bytes (in_c % 4 != 0) */
   size_t px;
+  if (wn->in_c & 3) /* the padding of the last group: zero weights, but read */
+    for (px = (size_t)k; px < (size_t)(4 * g); ++px) stage[px] = 0;
   for (px = 0; px < pixels; px += 2) {
     const size_t q = px + 1 < pixels ? px + 1 : px;
     const int32_t b0 = (int32_t)(px / (size_t)hw), r0 = (int32_t)(px % (size_t)hw);
@@ -420,15 +436,15 @@ static inline __attribute__((always_inline)) void conv_pixels(const dsp_sink *s,
 
 void edgeir_conv_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
                         const edgeir_rq *rq, int8_t *out, int8_t *scratch) {
-  const dsp_sink s = {p, rq, 0, 0, 0, out};
+  const dsp_sink s = {p, rq, 0, 0, 0, 0, out};
   conv_pixels(&s, in, w, scratch, 0);
 }
 
 void edgeir_conv_add_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
                             const edgeir_rq *rq, const edgeir_add_s8_params *add,
-                            int32_t conv_is_b, const int8_t *residual, int8_t *out,
-                            int8_t *scratch) {
-  const dsp_sink s = {p, rq, add, conv_is_b, residual, out};
+                            const int32_t *lut, const edgeir_rq *out_rq,
+                            const int8_t *residual, int8_t *out, int8_t *scratch) {
+  const dsp_sink s = {p, rq, add, lut, out_rq, residual, out};
   conv_pixels(&s, in, w, scratch, 1);
 }
 
@@ -437,7 +453,7 @@ void edgeir_conv_add_s8_dsp(const edgeir_conv_s8_params *p, const int8_t *in, co
  * edgeir_pointwise_conv_s8_reverse (backward) hold unchanged. */
 static void pointwise(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
                       const edgeir_rq *rq, int8_t *out, int8_t *scratch, int reverse) {
-  const dsp_sink s = {p, rq, 0, 0, 0, out};
+  const dsp_sink s = {p, rq, 0, 0, 0, 0, out};
   const int32_t c = p->win.in_c, g = (c + 3) / 4;
   const size_t pixels = (size_t)p->win.batch * (size_t)(p->win.out_h * p->win.out_w);
   uint32_t *x = (uint32_t *)(void *)scratch;
