@@ -69,12 +69,6 @@ def fuzz_settings(ci_count: int) -> settings:
     )
 
 
-def _on_alarm(signum: int, frame: object) -> None:
-    # pytest's Failed is a BaseException: an `except Exception` in the code under test
-    # cannot turn a hang into a "clean" error, and hypothesis still shrinks it.
-    pytest.fail(f"one example ran longer than {TIMEOUT_S:g} s (a hang?)", pytrace=True)
-
-
 @contextlib.contextmanager
 def limits(timeout_s: float = TIMEOUT_S, memory_mb: int = MEMORY_MB) -> Iterator[None]:
     """Run one example with a time limit (a hang fails the test instead of stalling CI)
@@ -86,7 +80,12 @@ def limits(timeout_s: float = TIMEOUT_S, memory_mb: int = MEMORY_MB) -> Iterator
     cap = in_use + memory_mb * 2**20
     if hard != resource.RLIM_INFINITY:
         cap = min(cap, hard)
-    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    def on_alarm(signum: int, frame: object) -> None:
+        # pytest's Failed is a BaseException: an `except Exception` in the code under test
+        # cannot turn a hang into a "clean" error, and hypothesis still shrinks it.
+        pytest.fail(f"one example ran longer than {timeout_s:g} s (a hang?)")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, timeout_s)
     # A hang inside C code never returns to Python to see the alarm: dump every thread's
     # stack and exit, so CI fails instead of stalling.

@@ -5,8 +5,9 @@ pipeline stages (as imported, after the front-end pipelines, after lower-c and p
 whose memory plan the verifier checks too), large constants in ``.bin`` sidecars. Each
 example mutates one seed one to four times: tokens deleted, duplicated, swapped or
 replaced; numbers made huge, negative or zero; tensor shapes and dtypes changed; attribute
-lists replaced; attribute values set to edge values; value names redirected; hex constants damaged; lines deleted, duplicated
-or swapped; characters flipped; two seeds spliced. Then parse and verify.
+lists replaced; attribute values set to edge values; value names redirected; hex constants
+damaged; lines deleted, duplicated or swapped; characters flipped; two seeds spliced. Then
+parse and verify.
 
 Passes when every example either fails with a clean EdgeirError (located at the IR file's
 line:col or at a node) or parses and verifies, and then print -> parse -> print gives the
@@ -210,10 +211,12 @@ def attr_edit(draw, text: str, seeds: list[Seed]) -> str:
     if not names:
         return text
     j = tokens.index("=", names[_pick(draw, names)]) + 1
-    while tokens[j].isspace():
+    while j < len(tokens) and tokens[j].isspace():
         j += 1
+    if j == len(tokens):
+        return text
     if tokens[j] == "[":
-        end = tokens.index("]", j)
+        end = next((k for k in range(j, len(tokens)) if tokens[k] == "]"), len(tokens))
         elements = [k for k in range(j + 1, end) if NUMBER.match(tokens[k])]
         if elements:
             j = elements[_pick(draw, elements)]
@@ -309,7 +312,7 @@ MUTATIONS = [token_edit, number_edit, spec_edit, list_edit, attr_edit, attr_edit
              hex_edit, line_edit, char_edit, splice_edit]
 
 
-@fuzz_settings(1500)
+@fuzz_settings(8000)
 @given(data=st.data())
 def test_fuzz_ir_parser_and_verifier(data):
     directory, seeds = corpus()

@@ -629,7 +629,7 @@ def _cast(ctx: _Ctx) -> None:
     to = ONNX_DTYPES.get(to_onnx)
     src = ctx.value(0).type.dtype
     if to not in ("f16", "f32", "f64") or src not in ("f16", "f32", "f64"):
-        target = to or onnx.TensorProto.DataType.Name(to_onnx)
+        target = to or _dtype_name(to_onnx)
         raise ctx.fail(f"Cast from {src} to {target} is not supported (float to float only)")
     ctx.output(ctx.emit("cast", [ctx.value(0)], {"to": to}).result)
 
@@ -756,6 +756,9 @@ class _Importer:
     def run(self) -> Graph:
         g = self.model.graph
         self._check_supported(g)
+        if not g.output:
+            raise EdgeirError("the model has no graph outputs", self.filename,
+                              "a model computes at least one output: re-export it", "input")
         nodes = _topological(g, self.filename)
         for init in g.initializer:
             array = self._tensor(init)
@@ -819,7 +822,7 @@ class _Importer:
     def _tensor(self, t: onnx.TensorProto) -> np.ndarray:
         if t.data_type not in ONNX_DTYPES:
             raise EdgeirError(f"tensor '{t.name}' has unsupported type "
-                              f"{onnx.TensorProto.DataType.Name(t.data_type)}", self.filename,
+                              f"{_dtype_name(t.data_type)}", self.filename,
                               kind="unsupported")
         try:
             array = numpy_helper.to_array(t)
@@ -874,9 +877,17 @@ class _Importer:
             if name and name not in self.values:
                 raise EdgeirError(f"node '{self.loc(node)}' reads '{name}', which nothing "
                                   "produces", self.filename, MALFORMED, "input")
+        self._check_node(node)
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
-        ctx = _Ctx(self, node, attrs)
+        ctx = _Ctx(self, node, {})
+        for key, v in attrs.items():
+            if isinstance(v, bytes):
+                try:
+                    v = v.decode()
+                except UnicodeDecodeError:
+                    raise ctx.fail(f"attribute '{key}' is not a UTF-8 string",
+                                   kind="input") from None
+            ctx.attrs[key] = v
         inputs = [n for n in node.input if n]
         foldable = node.op_type not in NO_FOLD and (
             node.op_type == "Constant"
@@ -893,6 +904,22 @@ class _Importer:
         for name in node.output:
             if name not in self.values and self.is_read(name):  # unread outputs may go
                 raise ctx.fail(f"output '{name}' is not supported")
+
+    def _check_node(self, node: onnx.NodeProto) -> None:
+        """The node against its ONNX schema (input and output counts, required inputs and
+        attributes, attribute types), as onnx.checker does for a file: the converters
+        rely on it, and in-memory models (compiler.onnx_backend) are not checked before."""
+        checker = onnx.checker.C.CheckerContext()
+        checker.ir_version = onnx.IR_VERSION
+        checker.opset_imports = {"": self.opset}
+        try:
+            onnx.checker.check_node(node, checker, onnx.checker.C.LexicalScopeContext())
+        except onnx.checker.ValidationError as err:
+            text = " ".join(str(err).split()) or "invalid node"
+            raise _Ctx(self, node).fail(f"invalid node: {text}", kind="input") from None
+        except UnicodeDecodeError:  # the checker's message quotes bytes that are not UTF-8
+            raise _Ctx(self, node).fail("invalid node: onnx.checker rejects it, quoting a "
+                                        "string that is not UTF-8", kind="input") from None
 
     def _fold(self, node: onnx.NodeProto, ctx: _Ctx) -> None:
         from onnx.reference import ReferenceEvaluator
@@ -1091,6 +1118,9 @@ def load_onnx(path: str | Path, input_shapes: Mapping[str, tuple[int, ...]] | No
         text = " ".join(str(err).split()) or "invalid model"  # one line, all of it
         raise EdgeirError(f"invalid ONNX model: {text}", str(path),
                           "onnx.checker rejects this model: re-export it", "input") from None
+    except UnicodeDecodeError:  # the checker's message quotes bytes that are not UTF-8
+        raise EdgeirError("invalid ONNX model: onnx.checker rejects it, quoting a string "
+                          "that is not UTF-8", str(path), "re-export the model", "input") from None
     graph = import_model(model, str(path), input_shapes)
     _shape_check(model, graph, str(path))
     return graph

@@ -9,6 +9,7 @@ NHWC layout. Every unsupported op is listed in one error before any other work.
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from pathlib import Path
@@ -71,7 +72,8 @@ class _Op:
 
     @property
     def loc(self) -> str:
-        out = self.imp.tensor_name(self.outputs[0]) if self.outputs and self.outputs[0] >= 0 else ""
+        named = self.outputs and 0 <= self.outputs[0] < self.imp.sg.TensorsLength()
+        out = self.imp.tensor_name(self.outputs[0]) if named else ""
         return out or f"{self.name.lower()}_{self.index}"
 
     def fail(self, what: str, hint: str | None = None, kind: str = "unsupported") -> EdgeirError:
@@ -79,6 +81,9 @@ class _Op:
                            f"'{self.loc}')", hint, kind)
 
     def value(self, i: int) -> Value:
+        if not self.has(i):
+            raise self.fail(f"input {i} is missing (the operator has inputs {self.inputs})",
+                            MALFORMED, "input")
         return self.imp.value(self.inputs[i])
 
     def has(self, i: int) -> bool:
@@ -93,10 +98,18 @@ class _Op:
     def out_type(self, i: int = 0) -> TensorType:
         return self.imp.tensor_type(self.outputs[i])
 
-    def options(self, cls: Any) -> Any:
+    def options(self, cls: Any, optional: bool = False) -> Any:
+        """The builtin options as ``cls``; None if absent and ``optional``."""
         table = self.op.BuiltinOptions()
         if table is None:
-            return None
+            if optional:
+                return None
+            raise self.fail(f"the operator has no {cls.__name__}", MALFORMED, "input")
+        tag = getattr(tflite.BuiltinOptions, cls.__name__)
+        if self.op.BuiltinOptionsType() != tag:
+            got = OPTION_NAMES.get(self.op.BuiltinOptionsType(), self.op.BuiltinOptionsType())
+            raise self.fail(f"the operator's options are {got}, not {cls.__name__}", MALFORMED,
+                            "input")
         opts = cls()
         opts.Init(table.Bytes, table.Pos)
         return opts
@@ -121,8 +134,7 @@ class _Op:
 
 def _act_range_q(op: _Op, act: int, out: TensorType) -> tuple[int, int]:
     """TFLite's CalculateActivationRangeQuantized for int8."""
-    q = out.quant
-    assert isinstance(q, PerTensor)
+    q = _per_tensor(op, out, "output")
 
     def quantize(f: float) -> int:
         return q.zero_point + int(arith.round_half_away(np.float32(f) / np.float32(q.scale)))
@@ -161,6 +173,9 @@ def _same_pads(size: int, k: int, stride: int, dil: int) -> tuple[int, int]:
 
 def _pads(op: _Op, padding: int, hw: tuple[int, int], k: tuple[int, int],
           s: tuple[int, int], d: tuple[int, int]) -> tuple[int, int, int, int]:
+    for what, pair in (("strides", s), ("dilations", d), ("filter size", k)):
+        if min(pair) < 1:
+            raise op.fail(f"{what} {list(pair)} must be at least 1", MALFORMED, "input")
     if padding == tflite.Padding.VALID:
         return (0, 0, 0, 0)
     if padding != tflite.Padding.SAME:
@@ -176,6 +191,21 @@ def _is_int8(t: TensorType) -> bool:
     return t.dtype == "i8"
 
 
+def _per_tensor(op: _Op, t: TensorType, what: str) -> PerTensor:
+    """The per-tensor quantization of an int8 operand or result."""
+    if not isinstance(t.quant, PerTensor):
+        how = "per axis" if t.quant is not None else "not"
+        raise op.fail(f"the int8 {what} is {how} quantized, it must be quantized per tensor",
+                      "quantize the model fully with the TFLite converter", "input")
+    return t.quant
+
+
+def _check_rank(op: _Op, v: Value, rank: int, what: str) -> None:
+    if v.type.rank != rank:
+        raise op.fail(f"the {what} must be {rank}-D, it has shape {list(v.type.shape)}",
+                      MALFORMED, "input")
+
+
 def _check_not_hybrid(op: _Op, x: Value, w: Value) -> None:
     if x.type.dtype == "f32" and w.type.dtype != "f32":
         raise op.fail(f"hybrid models ({w.type.dtype} weights with float activations) are not "
@@ -184,6 +214,8 @@ def _check_not_hybrid(op: _Op, x: Value, w: Value) -> None:
 
 def _conv_like(op: _Op, depthwise: bool) -> None:
     x, w = op.value(0), op.value(1)
+    _check_rank(op, x, 4, "input")
+    _check_rank(op, w, 4, "filter")
     _check_not_hybrid(op, x, w)
     out_t = op.out_type()
     opts = op.options(tflite.DepthwiseConv2DOptions if depthwise else tflite.Conv2DOptions)
@@ -240,9 +272,10 @@ def _qconv_params(op: _Op, x: TensorType, w: TensorType, out: TensorType, channe
 
 def _fully_connected(op: _Op) -> None:
     x, w = op.value(0), op.value(1)
+    _check_rank(op, w, 2, "weights")
     _check_not_hybrid(op, x, w)
     out_t = op.out_type()
-    opts = op.options(tflite.FullyConnectedOptions)
+    opts = op.options(tflite.FullyConnectedOptions, optional=True)
     if opts is not None and opts.WeightsFormat() != 0:
         raise op.fail("shuffled fully connected weights are not supported")
     k = w.type.shape[1]
@@ -268,6 +301,7 @@ def _fully_connected(op: _Op) -> None:
 
 def _pool(op: _Op, kind: str) -> None:
     x = op.value(0)
+    _check_rank(op, x, 4, "input")
     out_t = op.out_type()
     opts = op.options(tflite.Pool2DOptions)
     k = (opts.FilterHeight(), opts.FilterWidth())
@@ -292,7 +326,7 @@ def _pool(op: _Op, kind: str) -> None:
 def _binary(op: _Op, kind: str) -> None:
     a, b = op.value(0), op.value(1)
     out_t = op.out_type()
-    opts = op.options(tflite.AddOptions if kind == "add" else tflite.MulOptions)
+    opts = op.options(tflite.AddOptions if kind == "add" else tflite.MulOptions, optional=True)
     act = opts.FusedActivationFunction() if opts is not None else ACT.NONE
     if _is_int8(a.type):
         aq, bq, oq = a.type.quant, b.type.quant, out_t.quant
@@ -319,11 +353,12 @@ def _reshape(op: _Op) -> None:
 def _softmax(op: _Op) -> None:
     x = op.value(0)
     out_t = op.out_type()
-    opts = op.options(tflite.SoftmaxOptions)
+    opts = op.options(tflite.SoftmaxOptions, optional=True)
     beta = opts.Beta() if opts is not None else 1.0
     if _is_int8(x.type):
         try:
-            params = arith.softmax_int8_params(x.type.quant.scale, float(beta))
+            params = arith.softmax_int8_params(_per_tensor(op, x.type, "input").scale,
+                                               float(beta))
         except ValueError as err:
             raise op.fail(str(err), kind="input") from None
         op.output(op.emit("qsoftmax", [x], params_attrs(params, SOFTMAX_ATTRS), out_t))
@@ -337,7 +372,7 @@ def _activation(op: _Op, kind: str) -> None:
     x = op.value(0)
     out_t = op.out_type()
     if _is_int8(x.type):
-        xq, oq = x.type.quant, out_t.quant
+        xq, oq = _per_tensor(op, x.type, "input"), _per_tensor(op, out_t, "output")
         try:
             if kind == "logistic":
                 params = arith.logistic_int8_params(xq.scale, xq.zero_point)
@@ -366,7 +401,7 @@ def _quantize(op: _Op) -> None:
                           out_t))
         return
     if x.type.dtype == "i8":
-        xq = x.type.quant
+        xq = _per_tensor(op, x.type, "input")
         m, s = arith.quantize_multiplier(xq.scale / oq.scale)
         op.output(op.emit("requantize", [x], {"x_zp": xq.zero_point, "out_zp": oq.zero_point,
                                                "multiplier": (m,), "shift": (s,)}, out_t))
@@ -386,12 +421,15 @@ def _dequantize(op: _Op) -> None:
 def _pad(op: _Op) -> None:
     x = op.value(0)
     out_t = op.out_type()
-    paddings = op.const(1).astype(np.int64).reshape(-1, 2)
+    paddings = op.const(1).astype(np.int64)
+    if paddings.shape != (x.type.rank, 2):
+        raise op.fail(f"the paddings have shape {list(paddings.shape)}, the input needs "
+                      f"[{x.type.rank}, 2]", MALFORMED, "input")
     pads = tuple(int(p) for p in paddings[:, 0]) + tuple(int(p) for p in paddings[:, 1])
     if op.has(2):
         value = float(op.const(2).reshape(-1)[0])
     elif _is_int8(x.type):
-        value = float(out_t.quant.zero_point)
+        value = float(_per_tensor(op, out_t, "output").zero_point)
     else:
         value = 0.0
     if _is_int8(x.type) and x.type.quant != out_t.quant:
@@ -402,13 +440,17 @@ def _pad(op: _Op) -> None:
 def _mean(op: _Op) -> None:
     x = op.value(0)
     out_t = op.out_type()
-    axes = tuple(sorted(int(a) % x.type.rank for a in op.const(1).reshape(-1)))
-    opts = op.options(tflite.ReducerOptions)
+    given = [int(a) for a in op.const(1).reshape(-1)]
+    if any(not -x.type.rank <= a < x.type.rank for a in given):
+        raise op.fail(f"axes {given} are out of range for shape {list(x.type.shape)}",
+                      MALFORMED, "input")
+    axes = tuple(sorted(a % x.type.rank for a in given))
+    opts = op.options(tflite.ReducerOptions, optional=True)
     keep = bool(opts.KeepDims()) if opts is not None else False
     if _is_int8(x.type):
         if x.type.rank != 4 or axes != (1, 2):
             raise op.fail("int8 MEAN is supported over axes [1, 2] of a 4-D tensor only")
-        xq, oq = x.type.quant, out_t.quant
+        xq, oq = _per_tensor(op, x.type, "input"), _per_tensor(op, out_t, "output")
         m, s = arith.quantize_multiplier(xq.scale / oq.scale)
         kept = x.type.with_shape((x.type.shape[0], 1, 1, x.type.shape[3]))
         kept = TensorType("i8", kept.shape, oq)
@@ -464,6 +506,44 @@ CONVERTERS: dict[str, Callable[[_Op], None]] = {
 }
 
 
+# (fewest inputs, most inputs or None, outputs) of each supported operator, as TFLite's
+# kernels check them in their prepare step: the converters index inputs and outputs.
+ARITY: dict[str, tuple[int, int | None, int]] = {
+    "CONV_2D": (2, 3, 1), "DEPTHWISE_CONV_2D": (2, 3, 1), "FULLY_CONNECTED": (2, 3, 1),
+    "AVERAGE_POOL_2D": (1, 1, 1), "MAX_POOL_2D": (1, 1, 1), "ADD": (2, 2, 1), "MUL": (2, 2, 1),
+    "RESHAPE": (1, 2, 1), "SOFTMAX": (1, 1, 1), "LOGISTIC": (1, 1, 1), "TANH": (1, 1, 1),
+    "HARD_SWISH": (1, 1, 1), "QUANTIZE": (1, 1, 1), "DEQUANTIZE": (1, 1, 1), "PAD": (2, 2, 1),
+    "PADV2": (2, 3, 1), "MEAN": (2, 2, 1), "CONCATENATION": (1, None, 1),
+}
+OPTION_NAMES = {v: k for k, v in vars(tflite.BuiltinOptions).items() if not k.startswith("_")}
+# What the flatbuffers runtime raises on an offset or length that points outside the file:
+# a read past the end (struct.error), an offset that comes out negative (TypeError "bad
+# number ... for type uint32"), a vector longer than the file (ValueError from numpy).
+FLATBUFFER_ERRORS = (struct.error, TypeError, ValueError)
+
+
+@functools.cache
+def _option_fields(cls: type) -> list[str]:
+    """The scalar field readers of a generated options class (``StrideW``, ...)."""
+    return [name for name, fn in vars(cls).items()
+            if callable(fn) and not name.startswith(("_", "Init", "GetRootAs"))
+            and not name.endswith("BufferHasIdentifier")
+            and fn.__code__.co_argcount == 1]
+
+
+def _check_arity(op: _Op) -> None:
+    least, most, outputs = ARITY[op.name]
+    n = len(op.inputs)
+    if n < least or (most is not None and n > most) or len(op.outputs) != outputs:
+        takes = f"{least}" if least == most else f"{least} or more" if most is None else \
+            f"{least} to {most}"
+        raise op.fail(f"the operator has {n} inputs and {len(op.outputs)} outputs; {op.name} "
+                      f"takes {takes} inputs and {outputs} output", MALFORMED, "input")
+    if not op.has(0) or any(i < 0 for i in op.outputs):
+        raise op.fail(f"the operator's first input or an output is missing (inputs "
+                      f"{op.inputs}, outputs {op.outputs})", MALFORMED, "input")
+
+
 class _Importer:
     def __init__(self, buf: bytes, filename: str) -> None:
         self.filename = filename
@@ -479,9 +559,64 @@ class _Importer:
             raise EdgeirError("not a TFLite model (bad flatbuffer)", filename,
                               "pass a .tflite file written by the TFLite converter",
                               "input") from None
+        self._read_all()
         self.graph = Graph(name=Path(filename).stem or "main")
         self.values: dict[int, Value] = {}
         self._types: dict[int, TensorType] = {}
+
+    def _read_all(self) -> None:
+        """Read every field the converters read, once. The flatbuffers runtime has no
+        verifier: an offset or length that points outside the file raises wherever it is
+        first read. Reading everything here reports a damaged file as such, naming the
+        damaged part; afterwards the same reads are known to stay inside the file."""
+        part = "the model"
+        try:
+            for i in range(self.model.OperatorCodesLength()):
+                part = f"operator code {i}"
+                code = self.model.OperatorCodes(i)
+                code.BuiltinCode(), code.DeprecatedBuiltinCode()
+            for i in range(self.model.BuffersLength()):
+                part = f"buffer {i}"
+                if self.model.Buffers(i).DataLength():
+                    self.model.Buffers(i).DataAsNumpy()
+            sg = self.sg
+            part = "subgraph 0"
+            for i in range(sg.InputsLength()):
+                sg.Inputs(i)
+            for i in range(sg.OutputsLength()):
+                sg.Outputs(i)
+            for i in range(sg.TensorsLength()):
+                part = f"tensor {i}"
+                t = sg.Tensors(i)
+                t.Name(), t.Type(), t.Buffer()
+                if t.ShapeLength():
+                    t.ShapeAsNumpy()
+                q = t.Quantization()
+                if q is not None:
+                    q.QuantizedDimension()
+                    if q.ScaleLength():
+                        q.ScaleAsNumpy()
+                    if q.ZeroPointLength():
+                        q.ZeroPointAsNumpy()
+            for i in range(sg.OperatorsLength()):
+                part = f"operator {i}"
+                op = sg.Operators(i)
+                op.OpcodeIndex()
+                if op.InputsLength():
+                    op.InputsAsNumpy()
+                if op.OutputsLength():
+                    op.OutputsAsNumpy()
+                table = op.BuiltinOptions()
+                cls = getattr(tflite, OPTION_NAMES.get(op.BuiltinOptionsType(), "-"), None)
+                if table is not None and cls is not None:
+                    opts = cls()
+                    opts.Init(table.Bytes, table.Pos)
+                    for field in _option_fields(cls):
+                        getattr(opts, field)()
+        except FLATBUFFER_ERRORS:
+            raise EdgeirError(f"not a TFLite model: {part} points outside the file",
+                              self.filename, "the file is truncated or damaged: convert the "
+                              "model again", "input") from None
 
     def opcode(self, op: Any) -> int:
         oc = self.model.OperatorCodes(op.OpcodeIndex())
@@ -563,6 +698,9 @@ class _Importer:
         return value
 
     def run(self) -> Graph:
+        if self.sg.OutputsLength() == 0:
+            raise EdgeirError("the model has no outputs", self.filename,
+                              "a model computes at least one output: convert it again", "input")
         ops = [_Op(self, i, self.sg.Operators(i)) for i in range(self.sg.OperatorsLength())]
         missing: dict[str, list[str]] = {}
         for op in ops:
@@ -585,6 +723,7 @@ class _Importer:
             self.values[index] = self.graph.add_input(self.tensor_type(index),
                                                       self.tensor_name(index))
         for op in ops:
+            _check_arity(op)
             CONVERTERS[op.name](op)
         for i in range(self.sg.OutputsLength()):
             index = int(self.sg.Outputs(i))
