@@ -48,9 +48,10 @@ Why refuse rather than split: when a bound exceeds int32 there is an int8 input 
 TFLM's int32 arithmetic overflows (the bounds are attained), so the layer has no defined
 TFLM result to be bit-exact with; splitting the reduction into two int32 halves summed in
 int64 would be exact arithmetic, but a different result from the golden model's wrapped
-one and from every TFLM-compatible runtime, for no layer a real model has: the MLPerf
-Tiny models' accumulators stay below 2^23, but for dead channels (zero weights) whose
-bias alone comes within 214,504 of -2^31 in VWW's QDQ export, which the check accepts. A
+one and from every TFLM-compatible runtime, for no layer a real model has: in the MLPerf
+Tiny models the sums of products stay below 2^23 and, with the biases, below 2^27, but for
+dead channels (zero weights) whose bias alone comes within 214,504 of -2^31 in VWW's QDQ
+export, which the check accepts. A
 layer that reaches the limit (a reduction of more than ~66,000 products of extreme
 weights, or a bias at the limit with weights on top) is refused with what to change.
 """
