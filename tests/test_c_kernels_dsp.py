@@ -8,6 +8,8 @@ The same kernels on an emulated Cortex-M4 (real SMLAD) are checked by tests/test
 The in-place pointwise and fused conv+add twins are covered by tests/test_inplace_kernels.py.
 """
 
+import re
+
 import numpy as np
 import pytest
 
@@ -105,7 +107,7 @@ def test_shapes_cover_the_hard_cases():
     assert any(n.result.type.shape[1] % 2 for n in fcs)
 
 
-def depthwise_graph(seed: int) -> Graph:
+def depthwise_graph(seed: int, last_real: float | None = None) -> Graph:
     """A depthwise conv the in-place DSP kernel takes: half the seeds 3x3 with stride 1 or 2
     (its unrolled path, for whole groups of 4 channels), the others any kernel, stride,
     dilation and padding; channel counts with and without a partial last group; every
@@ -125,11 +127,13 @@ def depthwise_graph(seed: int) -> Graph:
     x = g.add_input(TensorType("i8", (1, h, w, c), PerTensor(0.05, int(rng.integers(-30, 30)))),
                     "x")
     ws = rng.uniform(0.002, 0.02, c)
+    oq = PerTensor(0.1, int(rng.integers(-9, 9)))
+    if last_real is not None:  # the last channel's real multiplier
+        ws[-1] = last_real * oq.scale / 0.05
     wc = g.adopt_constant(constant(rng.integers(-127, 128, (c, kh, kw, 1), dtype=np.int8), "w",
                                    PerAxis(0, tuple(ws), (0,) * c)))
     b = g.adopt_constant(constant(rng.integers(-3000, 3000, c).astype(np.int32), "b",
                                   PerAxis(0, tuple(0.05 * ws), (0,) * c)))
-    oq = PerTensor(0.1, int(rng.integers(-9, 9)))
     pairs = [arith.quantize_multiplier(0.05 * sc / oq.scale) for sc in ws]
     oh = window_out(h, kh, s, d, pads[0], pads[2])
     ow = window_out(w, kw, s, d, pads[1], pads[3])
@@ -203,15 +207,23 @@ def test_requantization_shortcut_equals_tflm(tmp_path):
 
 
 @pytest.mark.parametrize("real", [0.3, 0.7, 1.5])
-def test_requantization_outside_the_records_keeps_the_portable_kernel(real, tmp_path):
-    """A channel whose real multiplier is >= 1/4 (shift > -2) does not fit edgeir_rq: the
-    layer keeps the portable kernel, and stays bit-exact."""
-    graph = fc_graph(2, last_real=real)
-    reference = parse(print_graph(graph))
-    report = compile_model(graph, tmp_path / "out", "net", "host", inplace=False, dsp=True)
-    assert {layer["kernel"] for layer in report["layers"]} == {"edgeir_fc_s8"}
-    rng = np.random.default_rng(7)
-    feeds = {"x": rng.integers(-128, 128, (2, *graph.inputs[0].type.shape), dtype=np.int8)}
-    got = run_host(tmp_path / "out", feeds, sanitize=True, batch=True)["y"]
-    for i in range(2):
-        assert got[i].tobytes() == interp.run(reference, {"x": feeds["x"][i]})["y"].tobytes()
+def test_requantization_outside_the_records_takes_the_general_path(real, tmp_path):
+    """A channel whose real multiplier is >= 1/4 (shift > -2) does not fit edgeir_rq's fast
+    form: the layer's records take the general form (TFLM's arithmetic), still the DSP
+    kernel, bit-exact: fully connected, and a 3x3 depthwise (whose unrolled rows it skips)."""
+    graphs = [(fc_graph(2, last_real=real), "edgeir_fc_s8_dsp"),
+              (depthwise_graph(0, last_real=real), "edgeir_depthwise_conv_s8_inplace_dsp_lean")]
+    for i, (graph, kernel) in enumerate(graphs):
+        reference = parse(print_graph(graph))
+        out = tmp_path / f"out{i}"
+        report = compile_model(graph, out, "net", "host", inplace=i == 1, dsp=True)
+        assert {layer["kernel"] for layer in report["layers"]} == {kernel}
+        records = re.search(r"edgeir_rq \w+\[\d+\] = \{\s*\{-?\d+, -?\d+, -?\d+, (\d+)\}",
+                            (out / "net_weights.c").read_text())
+        assert records and records.group(1) == "31", "not the general form (shift 31)"
+        rng = np.random.default_rng(7)
+        feeds = {"x": rng.integers(-128, 128, (2, *graph.inputs[0].type.shape), dtype=np.int8)}
+        got = run_host(out, feeds, sanitize=True, batch=True)["y"]
+        for j in range(2):
+            want = interp.run(reference, {"x": feeds["x"][j]})["y"]
+            assert got[j].tobytes() == want.tobytes(), (kernel, j)

@@ -318,3 +318,28 @@ def test_a_relative_output_directory(tmp_path, monkeypatch):
     out = run_sim(Path("rel"), feeds).outputs
     for name, value in interp.run(graph, feeds).items():
         assert out[name].tobytes() == value.tobytes()
+
+
+
+def test_general_requantization_on_the_emulator(tmp_path):
+    """The PTQ vibration model without pruning has layers with real multipliers >= 1/4 (its
+    near-dead channels): their DSP records take the general form (TFLM's arithmetic in
+    rq_4_slow). On the emulated core (real SMLAD, the assembly paths) the outputs equal the
+    interpreter's on the lowered graph."""
+    from passes.dead_channel_elim import load_val
+
+    root = Path(__file__).resolve().parents[1] / "examples" / "vibration"
+    graph = load_model(str(root / "model.onnx"))
+    samples, _ = load_val(graph, str(root / "val.npz"))
+    out = tmp_path / "vib"
+    compile_model(graph, out, "vib", "cortex-m4", calib=str(root / "calib.npz"), prune="none")
+    records = [line.split(", ") for line in (out / "vib_weights.c").read_text().splitlines()
+               if line.startswith("  {")]
+    assert any(r[3].startswith("31}") for r in records), "no layer in the general form"
+    name = graph.input_names[0]
+    feeds = {name: np.stack([s[name] for s in samples[:3]])}
+    run = run_sim(out, feeds, batch=True)
+    for i in range(3):
+        want = interp.run(graph, {name: feeds[name][i]})
+        for k, v in want.items():
+            assert np.array_equal(run.outputs[k][i], v), (k, i)

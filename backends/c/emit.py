@@ -239,19 +239,24 @@ def rq_records(m: Module, bias: np.ndarray, multiplier: Sequence[int], shift: Se
     """The DSP kernels' per-channel bias and requantization (edgeir_rq: bias, mult,
     round = 2^(r-2), shift = r - 1 for a shift of -r), padded with zero channels to a
     multiple of ``pad_to``; pinned into SRAM with its layer's weights. A zero multiplier
-    gives 0 for any shift (r = 2 then). lower-c admits only layers whose channels fit."""
+    gives 0 for any shift (r = 2 then). A layer with a channel outside that form (a real
+    multiplier of 1/4 or more, a multiplier not normalized) gets the general form for every
+    channel: TFLM's multiplier, TFLM's shift in round, shift 31 (the kernels' slower path;
+    the fast form's shift is at most 30)."""
     mult = np.broadcast_to(np.asarray(multiplier, np.int64), (channels,))
-    r = -np.broadcast_to(np.asarray(shift, np.int64), (channels,))
-    r = np.where(mult == 0, 2, r)
-    if np.any((r < 2) | (r > 31)) or np.any((mult != 0) & ((mult < 2**30) | (mult >= 2**31))):
-        raise ValueError("requantization outside the DSP kernels' range (lower-c checks it)")
+    sh = np.broadcast_to(np.asarray(shift, np.int64), (channels,))
+    r = np.where(mult == 0, 2, -sh)
     n = -(-channels // pad_to) * pad_to
     rec = np.zeros((n, 4), np.int64)
-    rec[:, 2:] = 1  # the padding channels: mult 0, r = 2
     rec[:channels, 0] = np.asarray(bias, np.int64).reshape(-1)[:channels]
     rec[:channels, 1] = mult
-    rec[:channels, 2] = np.left_shift(1, r - 2)
-    rec[:channels, 3] = r - 1
+    if np.all((r >= 2) & (r <= 31) & ((mult == 0) | ((mult >= 2**30) & (mult < 2**31)))):
+        rec[:, 2:] = 1  # the padding channels: mult 0, r = 2
+        rec[:channels, 2] = np.left_shift(1, r - 2)
+        rec[:channels, 3] = r - 1
+    else:  # the general form for the whole layer: TFLM's shift in round, shift 31
+        rec[:channels, 2] = sh
+        rec[:, 3] = 31
     return m.table(rec, "edgeir_rq", "rq", pinned=m.layer_pinned)
 
 

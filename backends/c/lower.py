@@ -284,13 +284,6 @@ def lean_at_peak(graph: Graph) -> bool:
     return True
 
 
-def dsp_requant_fits(node: Node) -> bool:
-    """Whether every channel's requantization has the DSP kernels' fast form (edgeir_rq):
-    multiplier 0 or in [2^30, 2^31), shift in [-31, -2] (real multipliers below 1/4, the
-    usual case for convolutions); other layers keep the portable kernel."""
-    return _requant_fits(node.attrs.get("multiplier", 0), node.attrs.get("shift", 0))
-
-
 def _requant_fits(multiplier: object, shift: object) -> bool:
     if multiplier is None or shift is None:
         return False
@@ -302,10 +295,9 @@ def _requant_fits(multiplier: object, shift: object) -> bool:
 
 
 def prefer_dsp(node: Node) -> None:
-    """Swap a portable int8 kernel for its DSP twin (same arithmetic and in-place rules)
-    when its requantization fits the DSP kernels' form."""
+    """Swap a portable int8 kernel for its DSP twin (same arithmetic and in-place rules)."""
     twin = DSP_KERNELS.get(node.attrs["impl"])
-    if twin is not None and dsp_requant_fits(node):
+    if twin is not None:
         node.attrs["impl"] = twin
         if node.op != "qfully_connected":  # it sign-extends its input row on the fly
             node.attrs["scratch"] = (dsp_scratch(node),)

@@ -178,10 +178,11 @@ void edgeir_conv_add_s8(const edgeir_conv_s8_params *p, const int8_t *in, const 
                         const edgeir_add_s8_params *add, int32_t conv_is_b,
                         const int8_t *residual, int8_t *out, int8_t *scratch);
 
-/* Per output channel, the bias and requantization of the DSP kernels, folded at compile time
- * (lower-c admits a layer when every channel's multiplier is 0 or in [2^30, 2^31) and its
- * shift in [-31, -2]): out = MultiplyByQuantizedMultiplier(acc + bias, mult, -r) with
- * round = 2^(r - 2) and shift = r - 1 (see rq_core in edgeir_s8_dsp.c). */
+/* Per output channel, the bias and requantization of the DSP kernels, folded at compile time:
+ * out = MultiplyByQuantizedMultiplier(acc + bias, mult, -r) with round = 2^(r - 2) and
+ * shift = r - 1 when every channel of the layer has a multiplier 0 or in [2^30, 2^31) and a
+ * shift -r in [-31, -2] (see rq_core in edgeir_s8_dsp.c); otherwise, for every channel,
+ * round = TFLM's shift and shift = 31 (the general form, TFLM's arithmetic). */
 typedef struct {
   int32_t bias, mult, round, shift;
 } edgeir_rq;

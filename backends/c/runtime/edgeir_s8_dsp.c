@@ -95,7 +95,8 @@ static inline int32_t wadd(int32_t a, int32_t b) { /* a + b, wrapped like the po
  * / 2^(31+r)), and with mult >= 2^30 (or 0), t < 0 exactly when a < 0. So the sum is
  * a m + (a < 0 ? -2^30 : 2^30) + round * 2^32, whose high word shifted right by r - 1 is the
  * result (the low word cannot carry into the kept bits). On a DSP core: AND, ORR, ADD, SMLAL
- * and the shift. tests/c/dsp_requant.c checks it against edgeir_mbqm. */
+ * and ASR. tests/c/dsp_requant.c checks it against edgeir_mbqm. For the records of a
+ * layer in the general form (shift 31, below) the value is meaningless but defined. */
 static inline int32_t rq_core(int32_t a, int32_t mult, int32_t round, int32_t shift) {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
   uint32_t lo;
@@ -114,23 +115,57 @@ static inline int32_t rq_core(int32_t a, int32_t mult, int32_t round, int32_t sh
 #endif
 }
 
+/* How a layer's outputs are finished besides the fast form: RQ_CLAMP, an activation range
+ * narrower than int8's; RQ_GENERAL, records in the general form (the emitter writes them for
+ * every channel of a layer with one outside rq_core's range: shift 31, which the fast form
+ * never has, and TFLM's multiplier, with TFLM's shift in `round`). */
+enum { RQ_CLAMP = 1, RQ_GENERAL = 2 };
+
+static inline int32_t rq_mode(const edgeir_rq *rq, int32_t lo, int32_t hi) {
+  return (lo > -128 || hi < 127 ? RQ_CLAMP : 0) | (rq[0].shift == 31 ? RQ_GENERAL : 0);
+}
+
+/* The rare layers (a `mode`): each output requantized in the fast or the general form
+ * (TFLM's arithmetic), then clamped when RQ_CLAMP; the four int8 results packed in a word.
+ * Out of line, and by value: the common path keeps its results in registers. */
+static __attribute__((noinline)) uint32_t rq_4_slow(int32_t a0, int32_t a1, int32_t a2,
+                                                    int32_t a3, const edgeir_rq *q0,
+                                                    const edgeir_rq *q1, const edgeir_rq *q2,
+                                                    const edgeir_rq *q3, int32_t zp,
+                                                    int32_t mode, int32_t lo, int32_t hi) {
+  const int32_t a[4] = {a0, a1, a2, a3};
+  const edgeir_rq *const q[4] = {q0, q1, q2, q3};
+  uint32_t packed = 0;
+  int32_t k;
+  for (k = 0; k < 4; ++k) {
+    const edgeir_rq *r = q[k];
+    int32_t v = dsp_ssat8((mode & RQ_GENERAL ? edgeir_mbqm(a[k], r->mult, r->round)
+                                             : rq_core(a[k], r->mult, r->round, r->shift)) + zp);
+    if (mode & RQ_CLAMP) v = edgeir_clamp_i32(v, lo, hi);
+    packed |= ((uint32_t)v & 0xffu) << (8 * k);
+  }
+  return packed;
+}
+
 /* The int8 outputs of four accumulators (bias included) for their records: requantized,
- * plus the output zero point, saturated to int8 and (only when the layer's activation range
- * is not the whole int8 range: `clamp`, tested once for the four) clamped to [lo, hi]. */
+ * plus the output zero point, saturated to int8; a layer with a `mode` takes rq_4_slow (one
+ * test for the four outputs). */
 static inline __attribute__((always_inline)) void rq_4(
     int32_t *v, int32_t a0, int32_t a1, int32_t a2, int32_t a3, const edgeir_rq *q0,
-    const edgeir_rq *q1, const edgeir_rq *q2, const edgeir_rq *q3, int32_t zp, int32_t clamp,
+    const edgeir_rq *q1, const edgeir_rq *q2, const edgeir_rq *q3, int32_t zp, int32_t mode,
     int32_t lo, int32_t hi) {
+  if (mode) {
+    const uint32_t packed = rq_4_slow(a0, a1, a2, a3, q0, q1, q2, q3, zp, mode, lo, hi);
+    v[0] = (int8_t)packed;
+    v[1] = (int8_t)(packed >> 8);
+    v[2] = (int8_t)(packed >> 16);
+    v[3] = (int8_t)(packed >> 24);
+    return;
+  }
   v[0] = dsp_ssat8(rq_core(a0, q0->mult, q0->round, q0->shift) + zp);
   v[1] = dsp_ssat8(rq_core(a1, q1->mult, q1->round, q1->shift) + zp);
   v[2] = dsp_ssat8(rq_core(a2, q2->mult, q2->round, q2->shift) + zp);
   v[3] = dsp_ssat8(rq_core(a3, q3->mult, q3->round, q3->shift) + zp);
-  if (clamp) {
-    v[0] = edgeir_clamp_i32(v[0], lo, hi);
-    v[1] = edgeir_clamp_i32(v[1], lo, hi);
-    v[2] = edgeir_clamp_i32(v[2], lo, hi);
-    v[3] = edgeir_clamp_i32(v[3], lo, hi);
-  }
 }
 
 /* ---- input expansion ---------------------------------------------------------------------- */
@@ -329,8 +364,6 @@ typedef struct {
   int8_t *out;
 } dsp_sink;
 
-/* Whether an activation range [lo, hi] needs clamping beyond int8 saturation. */
-static inline int32_t needs_clamp(int32_t lo, int32_t hi) { return lo > -128 || hi < 127; }
 
 /* The int8 add of the fused conv + add (TFLM ADD) on the convolution's requantized value v
  * and the residual r. Each operand's scaled value, ((x - zp) << left_shift) times its
@@ -354,7 +387,7 @@ static void channels_2(const dsp_sink *s, const uint32_t *x, const int8_t *w, in
                        size_t px0, size_t px1) {
   const edgeir_conv_s8_params *p = s->p;
   const int32_t out_c = p->win.out_c, zp = p->out_zp, lo = p->act_min, hi = p->act_max;
-  const int32_t clamp = needs_clamp(lo, hi);
+  const int32_t mode = rq_mode(s->rq, lo, hi);
   const edgeir_rq *q = s->rq;
   int8_t *o0 = s->out + px0 * (size_t)out_c, *o1 = s->out + px1 * (size_t)out_c;
   int32_t oc;
@@ -364,7 +397,7 @@ static void channels_2(const dsp_sink *s, const uint32_t *x, const int8_t *w, in
     acc[1] = acc[3] = q[1].bias;
     int32_t v[4];
     mac_2x2(x, w, g, acc);
-    rq_4(v, acc[0], acc[2], acc[1], acc[3], &q[0], &q[0], &q[1], &q[1], zp, clamp, lo, hi);
+    rq_4(v, acc[0], acc[2], acc[1], acc[3], &q[0], &q[0], &q[1], &q[1], zp, mode, lo, hi);
     o0[oc] = (int8_t)v[0];
     o1[oc] = (int8_t)v[1];
     if (oc + 1 < out_c) {
@@ -382,7 +415,7 @@ static __attribute__((noinline)) void channels_2_add(const dsp_sink *s, const ui
                                                     int32_t two) {
   const edgeir_conv_s8_params *p = s->p;
   const int32_t out_c = p->win.out_c, zp = p->out_zp, lo = p->act_min, hi = p->act_max;
-  const int32_t clamp = needs_clamp(lo, hi);
+  const int32_t mode = rq_mode(s->rq, lo, hi);
   const edgeir_rq *q = s->rq;
   int8_t *o0 = s->out + px0 * (size_t)out_c, *o1 = o0 + out_c;
   const int8_t *r0 = s->residual + px0 * (size_t)out_c, *r1 = r0 + out_c;
@@ -393,7 +426,7 @@ static __attribute__((noinline)) void channels_2_add(const dsp_sink *s, const ui
     acc[1] = acc[3] = q[1].bias;
     int32_t v[4];
     mac_2x2(x, w, g, acc);
-    rq_4(v, acc[0], acc[2], acc[1], acc[3], &q[0], &q[0], &q[1], &q[1], zp, clamp, lo, hi);
+    rq_4(v, acc[0], acc[2], acc[1], acc[3], &q[0], &q[0], &q[1], &q[1], zp, mode, lo, hi);
     o0[oc] = add_out(s, v[0], r0[oc]);
     if (two) o1[oc] = add_out(s, v[1], r1[oc]);
     if (oc + 1 < out_c) {
@@ -548,7 +581,7 @@ void edgeir_fc_s8_dsp(const edgeir_fc_s8_params *p, const int8_t *in, const int8
                       const edgeir_rq *rq, int8_t *out) {
   const int32_t k = p->in_features, n = p->out_features, full = k / 4, g = (k + 3) / 4;
   const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max;
-  const int32_t clamp = needs_clamp(lo, hi);
+  const int32_t mode = rq_mode(rq, lo, hi);
   int32_t b, o;
   for (b = 0; b < p->batch; ++b) {
     const int8_t *x = in + (size_t)b * (size_t)k, *wp = w;
@@ -562,7 +595,7 @@ void edgeir_fc_s8_dsp(const edgeir_fc_s8_params *p, const int8_t *in, const int8
       int32_t v[4];
       if (full) FC_4(x, wp, full);
       if (full < g) FC_4(tail, wp + 16 * full, 1);
-      rq_4(v, a0, a1, a2, a3, &q[0], &q[1], &q[2], &q[3], zp, clamp, lo, hi);
+      rq_4(v, a0, a1, a2, a3, &q[0], &q[1], &q[2], &q[3], zp, mode, lo, hi);
       y[o] = (int8_t)v[0];
       if (o + 4 <= n) {
         y[o + 1] = (int8_t)v[1];
@@ -632,9 +665,9 @@ void edgeir_fc_s8_dsp(const edgeir_fc_s8_params *p, const int8_t *in, const int8
 /* Four requantized channels to o[0..nc-1] (the records are padded: all four are computed). */
 static inline void dw_store(int8_t *o, int32_t nc, const edgeir_rq *q, int32_t a0, int32_t a1,
                             int32_t a2, int32_t a3, const edgeir_conv_s8_params *p,
-                            int32_t clamp) {
+                            int32_t mode) {
   int32_t v[4];
-  rq_4(v, a0, a1, a2, a3, &q[0], &q[1], &q[2], &q[3], p->out_zp, clamp, p->act_min,
+  rq_4(v, a0, a1, a2, a3, &q[0], &q[1], &q[2], &q[3], p->out_zp, mode, p->act_min,
        p->act_max);
   o[0] = (int8_t)v[0];
   if (nc == 4) {
@@ -714,7 +747,7 @@ static void depthwise_dsp(const edgeir_conv_s8_params *p, const int8_t *in, cons
   const int32_t out_h = wn->out_h, out_w = wn->out_w, k_h = wn->k_h, k_w = wn->k_w;
   const int32_t s_h = wn->stride_h, s_w = wn->stride_w, d_h = wn->dil_h, d_w = wn->dil_w;
   const int32_t pad_t = wn->pad_top, pad_l = wn->pad_left, taps = k_h * k_w;
-  const int32_t clamp = needs_clamp(p->act_min, p->act_max);
+  const int32_t mode = rq_mode(rq, p->act_min, p->act_max);
   const int32_t ring = (k_h - 1) * d_h + 1, px = lean ? 1 : 2;
   const int32_t row = (pad_l + in_w + wn->pad_right) * px; /* words a ring row */
   const int dw3 = k_h == 3 && k_w == 3 && d_w == 1;
@@ -731,7 +764,7 @@ static void depthwise_dsp(const edgeir_conv_s8_params *p, const int8_t *in, cons
     const edgeir_rq *q = rq;
     for (c = 0; c < c_n; c += 4, wg += 2 * taps, q += 4) {
       const int32_t nc = c_n - c < 4 ? c_n - c : 4;
-      const int fast = dw3 && nc == 4;
+      const int fast = dw3 && nc == 4 && !(mode & RQ_GENERAL);
       int32_t copied = 0;
       for (y = 0; y < out_h; ++y) {
         const int32_t iy0 = y * s_h - pad_t;
@@ -765,7 +798,7 @@ static void depthwise_dsp(const edgeir_conv_s8_params *p, const int8_t *in, cons
             r[ky] = iy >= 0 && iy < in_h ? rows + (size_t)(iy % ring) * (size_t)row : zrow;
           }
           (lean ? dw3_row_lean : dw3_row_fast)(r, wg, q, px * s_w, o, out_w, c_n, p->out_zp);
-          if (clamp) /* a narrower activation range than int8's */
+          if (mode & RQ_CLAMP) /* a narrower activation range than int8's */
             for (x = 0; x < out_w; ++x)
               for (i = 0; i < 4; ++i) {
                 int8_t *v = o + (size_t)x * (size_t)c_n + i;
@@ -784,7 +817,7 @@ static void depthwise_dsp(const edgeir_conv_s8_params *p, const int8_t *in, cons
               DW_TAP_PX(rr + (size_t)((x * s_w + kx * d_w) * px), wg + (ky * k_w + kx) * 2,
                         lean);
           }
-          dw_store(o, nc, q, a0, a1, a2, a3, p, clamp);
+          dw_store(o, nc, q, a0, a1, a2, a3, p, mode);
         }
       }
     }
