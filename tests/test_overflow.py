@@ -19,6 +19,7 @@ import subprocess
 import sys
 
 import numpy as np
+import onnx
 import pytest
 
 from backends.c import overflow
@@ -395,7 +396,8 @@ def test_shared_models_pass_the_check(model, tmp_path):
 
     inst = Instrumentation()
     graph = load_model(f"/work/shared/models/{model}")
-    compile_model(graph, tmp_path / "out", "net", "cortex-m4", instrument=inst)
+    # prune=None: keep the dead channels (the check must accept them as they are)
+    compile_model(graph, tmp_path / "out", "net", "cortex-m4", instrument=inst, prune=None)
     stats = next(s for name, s in inst.stats if name == "lower-c")
     assert stats["int32-bits"] == SHARED[model]
 
@@ -440,3 +442,25 @@ def test_ptq_keeps_biases_within_2_to_the_30(per_channel):
         got = interp.run(g, s)["y"]
         step = out_scale or np.abs(want).max() / 127
         assert np.abs(got - want).max() <= 3 * step
+
+
+def test_qdq_float_bias_that_does_not_fit_is_refused(tmp_path):
+    """A QDQ model fixes its weight scales; a float bias (not dequantized from int32) that
+    does not fit int32 at input scale x weight scale is refused with one line (exit code 3),
+    not clamped as TFLite's quantizer would. The scales of kws_qdq's first conv are about
+    1e-4, so a bias of 1e6 would need ~10^10."""
+    from onnx import numpy_helper
+
+    model = onnx.load("/work/shared/models/kws_qdq.onnx")
+    conv = next(n for n in model.graph.node if n.name == "conv_0")
+    model.graph.initializer.append(numpy_helper.from_array(np.full(64, 1e6, np.float32),
+                                                           "big_bias"))
+    conv.input[2] = "big_bias"
+    bad = tmp_path / "bad.onnx"
+    onnx.save(model, bad)
+    proc = subprocess.run([sys.executable, "-m", "compiler.cli", "compile", str(bad), "-o",
+                           str(tmp_path / "out")], capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "node 'conv_0'" in proc.stderr
+    assert "the bias does not fit int32 at scale input x weight" in proc.stderr
+    assert not (tmp_path / "out").exists()
