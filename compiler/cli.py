@@ -631,11 +631,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib", metavar="DATA", help="quantize a float model (PTQ) on this data")
     p.add_argument("--float", action="store_true", help="keep a float model float")
     p.add_argument("--observer", default="minmax", choices=["minmax", "percentile", "mse"])
-    p.add_argument("--prune", metavar="exact|THRESHOLD",
-                   help="remove dead channels (dead-channel-elim): 'exact' (zero-weight "
-                        "channels, and with --calib channels constant on it: outputs unchanged "
-                        "there), or a max |activation| threshold T or P%% of a layer's range "
-                        "on --calib (approximate)")
+    p.add_argument("--prune", metavar="zeros|exact|THRESHOLD|none", default="zeros",
+                   help="remove dead channels (dead-channel-elim): 'zeros' (the default: an "
+                        "int8 model's zero-weight channels, outputs unchanged for every "
+                        "input), 'exact' (also the channels constant on --calib: outputs "
+                        "unchanged there), a max |activation| threshold T or P%% of a layer's "
+                        "range on --calib (approximate), or 'none'")
     p.add_argument("--val", metavar="DATA", help="with --prune: accuracy (if DATA has "
                    "'labels') or output SQNR before and after pruning, in report.json")
     p.add_argument("--name", help="the C name prefix (default: the model file's name)")

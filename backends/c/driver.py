@@ -36,21 +36,25 @@ def compile_model(graph: Graph, outdir: Path, name: str, target: str = "host",
                   allow_soft_float: bool = False,
                   progress: Callable | None = None, pin: str = "none",
                   pin_budget: int = 0, inplace: bool | None = None,
-                  prune: str | None = None, val: str | None = None,
+                  prune: str | None = "zeros", val: str | None = None,
                   dsp: bool | None = None) -> dict:
     """Compile ``graph`` into ``outdir``; the report as a dict. ``target`` is a built-in
     target name or a .toml target description. ``inplace`` (in-place kernels: less RAM,
     slower) defaults to on for microcontroller targets and off for the host. ``prune``
-    ("exact" or a threshold) runs dead-channel-elim on ``calib`` after quantization, so the
-    exact mode keeps the int8 outputs on the calibration data bit for bit; ``val`` adds
-    accuracy (or output SQNR) before and after pruning to the report. ``dsp`` (the int8
-    kernels for DSP-extension cores) defaults to the target's CPU having it."""
+    ("zeros", the default: an int8 graph's zero-weight channels, exact for every input;
+    "exact" or a threshold: dead-channel-elim on ``calib`` after quantization, the exact mode
+    keeping the int8 outputs on the calibration data bit for bit; "none") removes dead
+    channels; ``val`` adds accuracy (or output SQNR) before and after pruning to the report.
+    ``dsp`` (the int8 kernels for DSP-extension cores) defaults to the target's CPU having
+    it."""
     check_name(name)
-    if prune is not None and prune != "exact" and not calib:
+    if prune == "none":
+        prune = None
+    if prune not in (None, "zeros", "exact") and not calib:
         raise EdgeirError("--prune with a threshold needs calibration data", "--prune",
                           "pass --calib DATA.npz (the data that shows which channels are dead)",
                           "usage")
-    if val is not None and prune is None:
+    if val is not None and prune in (None, "zeros"):
         raise EdgeirError("--val measures pruning", "--val", "add --prune exact (or a "
                           "threshold), or drop --val", "usage")
     tgt = load_target(target)
@@ -80,6 +84,9 @@ def compile_model(graph: Graph, outdir: Path, name: str, target: str = "host",
                            progress=progress is not None)
             run_pipeline(graph, parse_pipeline("canonicalize"), inst)
     pruning = None
+    if prune == "zeros":  # exact for every input; int8 only (float folding would round)
+        prune = "exact" if not is_float_graph(graph) else None
+        calib = None
     if prune is not None:
         from passes.dead_channel_elim import Threshold
 
