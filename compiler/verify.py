@@ -9,9 +9,13 @@ hold data of their declared type; and that the graph's ports are consistent.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from compiler import ops
 from compiler.diagnostics import EdgeirError
-from compiler.ir import Graph, Node, Value
+from compiler.ir import Graph, Node, PerTensor, TensorType, Value
 
 OPS_HINT = "see `edgeir ops` for the op's operands and attributes"
 
@@ -21,6 +25,26 @@ def _fail(what: str, node: Node | None = None, hint: str | None = None) -> Edgei
     return EdgeirError(what, where, hint, kind="verify")
 
 
+def quant_problem(t: TensorType) -> str | None:
+    """What is wrong with ``t``'s quantization, if anything: scales must be positive and
+    finite and zero points must fit an integer dtype (the kernels divide by scales; ONNX
+    and TFLite store zero points in the tensor's dtype)."""
+    q = t.quant
+    if q is None:
+        return None
+    scales, zps = ((q.scale,), (q.zero_point,)) if isinstance(q, PerTensor) else \
+        (q.scales, q.zero_points)
+    bad = [s for s in scales if not (s > 0 and math.isfinite(s))]
+    if bad:
+        return f"quantization scale {bad[0]} of {t} is not positive and finite"
+    if np.issubdtype(t.np_dtype, np.integer):
+        info = np.iinfo(t.np_dtype)
+        wide = [z for z in zps if not info.min <= z <= info.max]
+        if wide:
+            return f"zero point {wide[0]} of {t} does not fit {t.dtype}"
+    return None
+
+
 def verify(graph: Graph) -> None:
     """Raise :class:`EdgeirError` (kind ``verify``) on the first broken invariant."""
     defined: set[int] = set()
@@ -28,6 +52,11 @@ def verify(graph: Graph) -> None:
         if value.producer is not None or value.data is not None:
             raise _fail(f"graph input %{value.name} has a producer or data")
         defined.add(id(value))
+    for value in [*graph.inputs, *graph.constants, *(v for n in graph.nodes for v in n.results)]:
+        problem = quant_problem(value.type)
+        if problem is not None:
+            node = value.producer
+            raise _fail(f"%{value.name}: {problem}", node, "fix the quantization parameters")
     if len(graph.input_names) != len(graph.inputs) or len(graph.output_names) != len(graph.outputs):
         raise _fail("graph port names do not match the inputs/outputs")
     for name_list, what in ((graph.input_names, "input"), (graph.output_names, "output")):

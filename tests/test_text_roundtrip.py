@@ -151,17 +151,17 @@ class Builder:
         quant = None
         if dtype in ("i8", "ui8", "i32") and self.draw(st.booleans()):
             axes = [i for i, d in enumerate(shape) if d > 0]
+            lo, hi = (-128, 127) if dtype != "ui8" else (0, 255)  # zero points fit the dtype
             if axes and self.draw(st.booleans()):
                 axis = self.draw(st.sampled_from(axes))
                 scales = tuple(self.draw(QUANT_SCALES) for _ in range(shape[axis]))
-                lo, hi = (-128, 127) if dtype != "ui8" else (0, 255)
                 if self.draw(st.booleans()):
                     zps = (self.draw(st.integers(lo, hi)),) * shape[axis]
                 else:
                     zps = tuple(self.draw(st.integers(lo, hi)) for _ in range(shape[axis]))
                 quant = PerAxis(axis, scales, zps)
             else:
-                quant = PerTensor(self.draw(QUANT_SCALES), self.draw(st.integers(-128, 255)))
+                quant = PerTensor(self.draw(QUANT_SCALES), self.draw(st.integers(lo, hi)))
         self.const(dtype, shape, quant)
 
     def node(self, op: str, operands: list[Value], attrs: dict) -> list[Value] | None:

@@ -18,6 +18,7 @@ from compiler import ops
 from compiler.diagnostics import EdgeirError
 from compiler.ir import DTYPES, Graph, Node, PerAxis, PerTensor, TensorType, Value, constant
 from compiler.ops.base import check_attr_value
+from compiler.verify import quant_problem
 
 GRAMMAR = Path(__file__).with_name("grammar.lark")
 
@@ -74,7 +75,11 @@ class _Builder:
                                      "zero points", "give one zero point per scale, or one for "
                                      "all")
                 quant = PerAxis(axis, tuple(float(s) for s in scales), tuple(zps))
-        return TensorType(dtype, tuple(int(d) for d in dims), quant)
+        ttype = TensorType(dtype, tuple(int(d) for d in dims), quant)
+        problem = quant_problem(ttype)
+        if problem is not None:
+            raise self.error(tree.children[0], problem, "fix the quantization parameters")
+        return ttype
 
     # -- values -------------------------------------------------------------------------
     def define(self, token: lark.Token, value: Value) -> None:
