@@ -97,6 +97,30 @@ graph @cat(%a: tensor<2x3xi8, q(0.5, 0)>, %b: tensor<2x5xi8, q(0.5, 0)>) {
     check_layout(report)
 
 
+def test_an_input_no_node_reads_is_guarded_at_no_layer(tmp_path):
+    """Found by the ONNX and TFLite fuzzers: a graph input that no node reads is live
+    before the first layer only. It was given the last node's layer (before[-1]), so its
+    guards shared bytes with that layer's output (a false alarm at run time), or, in a
+    graph without nodes, the compile crashed with an IndexError."""
+    graph = parse("""
+graph @g(%a: tensor<2x3xi8, q(0.5, 0)>, %u: tensor<2x5xi8, q(0.5, 0)>) {
+  %c = concat(%a, %a) {axis = 1} : tensor<2x6xi8, q(0.5, 0)> loc("cat")
+  return %c
+}
+""")
+    report = compile_model(graph, tmp_path / "cat", "g")
+    assert [b["name"] for b in report["debug"]["buffers"]] == ["a", "c"]
+    check_layout(report)
+    graph = parse("""
+graph @g(%u: tensor<8xi8, q(0.5, 0)>) {
+  %c = const dense<[1, 2]> : tensor<2xi8, q(0.5, 0)>
+  return %c
+}
+""")
+    report = compile_model(graph, tmp_path / "const", "g")
+    assert report["debug"]["buffers"] == [] and report["debug"]["layers"] == []
+
+
 @pytest.mark.slow  # two sanitized builds per model (the kernels' objects are cached)
 @pytest.mark.parametrize("model,target", ALL)
 def test_debug_build_runs_clean_with_the_release_outputs(model, target):

@@ -82,6 +82,8 @@ def debug_plan(graph: Graph) -> DebugPlan:
         return 0 if position < 0 else before[position] if position < len(before) else layers
 
     def last_layer(position: int) -> int:  # the last layer at or before the position
+        if position < 0:
+            return -1  # a graph input no node reads: live at no layer (before[-1] wrapped)
         if position >= len(before):
             return layers - 1
         return before[position] - 1 + emits_code(graph.nodes[position].attrs.get("impl", ""))
