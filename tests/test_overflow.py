@@ -464,3 +464,30 @@ def test_qdq_float_bias_that_does_not_fit_is_refused(tmp_path):
     assert proc.stderr.count("\n") == 1 and "node 'conv_0'" in proc.stderr
     assert "the bias does not fit int32 at scale input x weight" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_non_constant_weights_are_bounded_by_the_int8_range(tmp_path):
+    """A weight known only as int8 counts at its worst. 1000 products, z = -128, biases 7
+    and -7: TFLM's (x - z) * w lies in [255 * -128, 255 * 127] = [-32640, 32385] each; the
+    kernels' x * w in [-16256, 16384], on top of the folded bias b - z * sum(w) with sum(w)
+    in [-128000, 127000]. lower-c then refuses such a layer anyway (its kernels take
+    constant weights), with one line, exit code 4."""
+    lo, hi, f_lo, f_hi = overflow.dot_bounds(None, 1000, np.array([7, -7]), X_ZP, 2)
+    assert f_lo.tolist() == [7 - 32_640_000, -7 - 32_640_000]     # TFLM's final value
+    assert f_hi.tolist() == [7 + 32_385_000, -7 + 32_385_000]
+    # partial sums: TFLM's before its bias, the kernels' with the folded bias
+    # (7 + 128 * 127000 = 16,256,007 plus 1000 * 16384, and so on)
+    assert lo.tolist() == [-32_640_000, -32_640_007]
+    assert hi.tolist() == [16_256_007 + 16_384_000, 16_255_993 + 16_384_000]
+    g = Graph("nc")
+    x = g.add_input(TensorType("i8", (1, 1000), PerTensor(X_SCALE, X_ZP)), "x")
+    w = g.add_input(TensorType("i8", (2, 1000), PerTensor(W_SCALE, 0)), "w")
+    m, s = arith.quantize_multiplier(X_SCALE * W_SCALE / OUT_SCALE)
+    node = Node("qfully_connected", [x, w], [TensorType("i8", (1, 2), PerTensor(OUT_SCALE, 0))],
+                {"x_zp": X_ZP, "multiplier": (m,), "shift": (s,)}, loc="fc")
+    g.add_output(g.append(node).result, "y")
+    assert overflow.check_node(g.nodes[0]) == 26  # 32,640,007 < 2^25: 25 bits and a sign
+    line = refusal(g, tmp_path)
+    assert line == ("node 'fc' (qfully_connected): error: qfully_connected with weights or "
+                    "bias computed at run time has no C kernel; the int8 kernels take "
+                    "constant weights and biases")

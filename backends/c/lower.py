@@ -101,6 +101,10 @@ class LowerC(Pass):
             if v.type.dtype not in C_DTYPES:
                 raise self._fail(node, f"the C backend has no kernels for {v.type.dtype} "
                                  f"tensors ({node.op})", "use f32 or int8 models")
+        if node.op in ("qconv2d", "qfully_connected") and \
+                not all(v.is_constant for v in node.operands[1:]):
+            raise self._fail(node, f"{node.op} with weights or bias computed at run time has "
+                             "no C kernel", "the int8 kernels take constant weights and biases")
         if node.op in LAYOUT_OPS and ops.get(node.op).attrs_of(node).layout != "nhwc":
             raise self._fail(node, f"the C kernels take NHWC; this {node.op} is NCHW",
                              "run the to-nhwc pass before lower-c")
