@@ -249,7 +249,10 @@ class _Lowering(Int8Lowering):
         self.graph.remove_unused_constants()
 
     def _reads_only_lowered(self, node: Node) -> bool:
-        """True for a float op that was lowered: its result feeds only converted QDQ nodes."""
+        """True for a float op that was lowered: its result feeds only converted QDQ nodes
+        (and is no graph output: the float result itself is needed then)."""
+        if any(self.graph.is_output(r) for r in node.results):
+            return False
         return bool(node.results) and all(
             u.node.op == "quantize_linear" and id(u.node.result) in self.converted
             and self.converted[id(u.node.result)].producer is not None
