@@ -21,9 +21,9 @@ import onnx
 import onnx.version_converter
 from onnx import numpy_helper
 
+from compiler import ops
 from compiler.diagnostics import EdgeirError
 from compiler.ir import Graph, Node, TensorType, Value, constant
-from compiler.ops import InferError
 from compiler.rewrite import build
 
 MIN_OPSET = 13
@@ -93,7 +93,8 @@ class _Ctx:
         try:
             node = build(op, operands, attrs, self.loc,
                          names if names is not None else list(self.node.output))
-        except InferError as err:
+            ops.get(op).check_node(node)  # the verifier's checks too: say which node
+        except ValueError as err:  # InferError and bad attributes
             raise self.fail(f"{err}", kind="input") from None
         return self.importer.graph.append(node)
 
@@ -726,6 +727,7 @@ class _Importer:
                  input_shapes: Mapping[str, tuple[int, ...]]) -> None:
         self.model = model
         self.filename = filename
+        _check_text(model, filename)
         self.input_shapes = dict(input_shapes)
         self.graph = Graph(name=model.graph.name or Path(filename).stem or "main")
         self.values: dict[str, Value] = {}
@@ -777,6 +779,9 @@ class _Importer:
         for inp in g.input:
             if inp.name in initializer_names:
                 continue
+            if inp.name in self.graph.input_names:
+                raise EdgeirError(f"graph input '{inp.name}' is listed twice", self.filename,
+                                  MALFORMED, "input")
             self.values[inp.name] = self.graph.add_input(self._input_type(inp), inp.name)
         for node in nodes:
             self._node(node)
@@ -784,6 +789,9 @@ class _Importer:
             if out.name not in self.values:
                 raise EdgeirError(f"graph output '{out.name}' is not produced by any node",
                                   self.filename, MALFORMED, "input")
+            if out.name in self.graph.output_names:
+                raise EdgeirError(f"graph output '{out.name}' is listed twice", self.filename,
+                                  MALFORMED, "input")
             self.graph.add_output(self.values[out.name], out.name)
         return self.graph
 
@@ -954,6 +962,25 @@ class _Importer:
             except KeyError:
                 raise ctx.fail(f"constant of type {array.dtype} is not supported") from None
         ctx.output(values)
+
+
+def _check_text(model: onnx.ModelProto, filename: str) -> None:
+    """Every name edgeir reads is text. ONNX is proto2: protobuf hands out a string field
+    that is not UTF-8 as bytes, which fails wherever a name is compared, sorted or joined."""
+    g = model.graph
+    places: list[tuple[str, list]] = [
+        ("the graph", [g.name]), ("the opset imports", [o.domain for o in model.opset_import]),
+        ("the graph inputs and outputs", [v.name for v in (*g.input, *g.output)]
+         + [d.dim_param for v in g.input for d in v.type.tensor_type.shape.dim]),
+        ("the initializers", [t.name for t in g.initializer])]
+    for i, node in enumerate(g.node):
+        places.append((f"node {i}", [node.name, node.op_type, node.domain, *node.input,
+                                     *node.output, *(a.name for a in node.attribute)]))
+    for where, texts in places:
+        bad = next((t for t in texts if not isinstance(t, str)), None)
+        if bad is not None:
+            raise EdgeirError(f"{where}: the name {bad!r} is not UTF-8 text", filename,
+                              MALFORMED, "input")
 
 
 def _check_graph(g: onnx.GraphProto, filename: str) -> None:

@@ -21,6 +21,7 @@ import tflite
 from compiler.diagnostics import EdgeirError
 from compiler.ir import Graph, PerAxis, PerTensor, Quant, TensorType, Value, constant
 from compiler.ops import InferError
+from compiler.ops import get as get_op
 from compiler.ops.qnn import (
     ACT_ATTRS,
     HARD_SWISH_ATTRS,
@@ -30,6 +31,7 @@ from compiler.ops.qnn import (
 )
 from compiler.quant import arith
 from compiler.rewrite import build
+from compiler.verify import quant_problem
 
 BUILTIN_NAMES = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
 TENSOR_DTYPES = {
@@ -121,10 +123,15 @@ class _Op:
         except InferError as err:
             raise self.fail(str(err), kind="input") from None
         result = node.result
-        if result.type.shape != out_type.shape or result.type.dtype != out_type.dtype:
+        if result.type.shape != out_type.shape or result.type.dtype != out_type.dtype or (
+                result.type.quant is not None and result.type.quant != out_type.quant):
             raise self.fail(f"computes {result.type} but the model declares {out_type}",
                             kind="input")
         result.type = out_type
+        try:
+            get_op(op).check_node(node)  # the verifier's checks too (bias scales, ...)
+        except ValueError as err:
+            raise self.fail(str(err), MALFORMED, "input") from None
         self.imp.graph.append(node)
         return result
 
@@ -647,6 +654,10 @@ class _Importer:
                               f"elements", self.filename, f"edgeir supports at most "
                               f"{MAX_ELEMENTS:,} per tensor", "unsupported")
         type_ = TensorType(dtype, shape, self._quant(t, index))
+        problem = quant_problem(type_)
+        if problem is not None:
+            raise EdgeirError(f"tensor '{self.tensor_name(index)}': {problem}", self.filename,
+                              MALFORMED, "input")
         self._types[index] = type_
         return type_
 
@@ -720,6 +731,9 @@ class _Importer:
                                   self.filename, MALFORMED, "input")
         for i in range(self.sg.InputsLength()):
             index = int(self.sg.Inputs(i))
+            if self.tensor_name(index) in self.graph.input_names:
+                raise EdgeirError(f"two subgraph inputs are named '{self.tensor_name(index)}'",
+                                  self.filename, MALFORMED, "input")
             self.values[index] = self.graph.add_input(self.tensor_type(index),
                                                       self.tensor_name(index))
         for op in ops:
@@ -729,6 +743,9 @@ class _Importer:
             index = int(self.sg.Outputs(i))
             if index not in self.values:
                 raise EdgeirError(f"output '{self.tensor_name(index)}' is never written",
+                                  self.filename, MALFORMED, "input")
+            if self.tensor_name(index) in self.graph.output_names:
+                raise EdgeirError(f"two subgraph outputs are named '{self.tensor_name(index)}'",
                                   self.filename, MALFORMED, "input")
             self.graph.add_output(self.values[index], self.tensor_name(index))
         return self.graph
