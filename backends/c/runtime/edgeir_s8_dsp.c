@@ -6,16 +6,23 @@
  *    int8 values sign-extended in pairs (SXTB16 takes bytes 0 and 2 of a word, SXTB16 with
  *    ROR #8 bytes 1 and 3). Inputs and weights go through the same two extractions, so the
  *    pairs match without any reordering: x0w0 + x2w2 and x1w1 + x3w3.
- *  - 2 x 2 output blocking: two output channels of two output pixels per pass, so every
- *    weight word loaded serves two pixels and every input word two channels.
+ *  - 2 x 2 output blocking for convolutions: two output channels of two output pixels per
+ *    pass, so every weight word loaded serves two pixels and every input word two channels;
+ *    fully connected layers take four channels of one row. The group loops are inline
+ *    assembly (gcc 12 spills and adds pointer updates in the C).
  *  - weights laid out at compile time for that access pattern (lower-c/emit, "DSP layout"):
- *    output channels in pairs (an odd last channel padded with a zero filter), and per pair
- *    the reduction in groups of 4: [oc/2][k4/4][2 channels][4 int8], k4 = k rounded up to a
- *    multiple of 4 with zero weights. The inner loop needs no tail and no bounds checks.
+ *    output channels in pairs (quads for fully connected layers; padded with zero filters),
+ *    and per block the reduction in groups of 4: [oc/2][k4/4][2 channels][4 int8], k4 = k
+ *    rounded up to a multiple of 4 with zero weights. No tails, no bounds checks.
  *  - inputs expanded once per pixel into int16 pairs in the same order (the `scratch`
  *    buffer), amortized over all output channels.
+ *  - per-channel requantization records (edgeir_rq: bias, multiplier, rounding constant,
+ *    shift) folded at compile time: TFLM's two roundings in one SMLAL and a shift (rq_core);
+ *    layers outside that form take TFLM's arithmetic out of line (rq_4_slow).
+ *  - depthwise four channels at a time over a ring of sign-extended rows (SMLABB/SMLATT),
+ *    and the fused conv + add through a table of the add's scaled operands.
  * On other cores (and on the host, where the tests run them under sanitizers) the same code
- * runs with plain C versions of SMLAD and SXTB16.
+ * runs with plain C versions of SMLAD, SMLABB, SMLATT, SSAT and SXTB16.
  *
  * Inputs stay int8 NHWC; the input zero point is folded into the bias (edgeir_kernels.h), so
  * padding taps and padded reduction slots read in_zp and 0 respectively.
@@ -27,20 +34,13 @@
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #include <arm_acle.h>
 #define dsp_smlad(a, b, acc) __smlad((a), (b), (acc))
-#define dsp_smladx(a, b, acc) __smladx((a), (b), (acc))
 #define dsp_smlabb(a, b, acc) __smlabb((int32_t)(a), (int32_t)(b), (acc))
-#define dsp_smlatb(a, b, acc) __smlatb((int32_t)(a), (int32_t)(b), (acc))
 #define dsp_smlatt(a, b, acc) __smlatt((int32_t)(a), (int32_t)(b), (acc))
 #define dsp_ssat8(x) __ssat((x), 8)
 #define dsp_even(x) __sxtb16(x)
 static inline uint32_t dsp_odd(uint32_t x) {
   uint32_t r; /* gcc 12 does not fold the rotation of __sxtb16(__ror(x, 8)) */
   __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
-  return r;
-}
-static inline uint32_t dsp_pkhbt(uint32_t lo, uint32_t hi) { /* lo's bottom, hi's top half */
-  uint32_t r; /* gcc 12's arm_acle.h has no __pkhbt */
-  __asm__("pkhbt %0, %1, %2" : "=r"(r) : "r"(lo), "r"(hi));
   return r;
 }
 #else
@@ -56,20 +56,11 @@ static inline int32_t dsp_wrap(int32_t acc, int32_t s) { /* acc + s, wrapping as
   const uint32_t u = (uint32_t)acc + (uint32_t)s;
   return (u & 0x80000000u) ? -(int32_t)(~u) - 1 : (int32_t)u;
 }
-static inline uint32_t dsp_pkhbt(uint32_t lo, uint32_t hi) {
-  return (lo & 0xffffu) | (hi & 0xffff0000u);
-}
 static inline int32_t dsp_smlad(uint32_t a, uint32_t b, int32_t acc) {
   return dsp_wrap(acc, dsp_h(a) * dsp_h(b) + dsp_h(a >> 16) * dsp_h(b >> 16));
 }
-static inline int32_t dsp_smladx(uint32_t a, uint32_t b, int32_t acc) {
-  return dsp_wrap(acc, dsp_h(a) * dsp_h(b >> 16) + dsp_h(a >> 16) * dsp_h(b));
-}
 static inline int32_t dsp_smlabb(uint32_t a, uint32_t b, int32_t acc) {
   return dsp_wrap(acc, dsp_h(a) * dsp_h(b));
-}
-static inline int32_t dsp_smlatb(uint32_t a, uint32_t b, int32_t acc) {
-  return dsp_wrap(acc, dsp_h(a >> 16) * dsp_h(b));
 }
 static inline int32_t dsp_smlatt(uint32_t a, uint32_t b, int32_t acc) {
   return dsp_wrap(acc, dsp_h(a >> 16) * dsp_h(b >> 16));
@@ -83,10 +74,6 @@ static inline uint32_t ld32(const int8_t *p) {
   return v;
 }
 
-static inline int32_t wadd(int32_t a, int32_t b) { /* a + b, wrapped like the portable kernels */
-  const uint32_t u = (uint32_t)a + (uint32_t)b;
-  return (u & 0x80000000u) ? -(int32_t)(~u) - 1 : (int32_t)u;
-}
 
 /* MultiplyByQuantizedMultiplier(a, mult, -r) for an edgeir_rq record (mult 0 or in
  * [2^30, 2^31), 2 <= r <= 31; round = 2^(r-2), shift = r - 1), as one 64-bit multiply-add
