@@ -365,11 +365,25 @@ static inline int8_t add_out(const dsp_sink *s, int32_t v, int32_t r) {
                                   a->act_min, a->act_max);
 }
 
+/* The requantized 2 x 2 block of channel pair q[0..1]: v = (ch0, px0), (ch0, px1),
+ * (ch1, px0), (ch1, px1). The accumulators start at the bias (int32 addition wraps alike in
+ * any order, so this equals adding it last). */
+static inline __attribute__((always_inline)) void block_2x2(int32_t *v, const uint32_t *x,
+                                                            const int8_t *w, int32_t g,
+                                                            const edgeir_rq *q, int32_t zp,
+                                                            int32_t mode, int32_t lo,
+                                                            int32_t hi) {
+  int32_t acc[4];
+  acc[0] = acc[2] = q[0].bias;
+  acc[1] = acc[3] = q[1].bias;
+  mac_2x2(x, w, g, acc);
+  rq_4(v, acc[0], acc[2], acc[1], acc[3], &q[0], &q[0], &q[1], &q[1], zp, mode, lo, hi);
+}
+
 /* All output channels of pixels px0 and px1 (the two slots of x; px1 == px0 for an odd
- * last pixel, computed twice and written twice with the same bytes). The accumulators start
- * at the bias (int32 addition wraps alike in any order, so this equals adding it last). The
- * records are padded to an even count, so an odd last channel loads without a condition
- * (see run_sim on the emulator's IT-block defect). */
+ * last pixel, computed twice and written twice with the same bytes). The records are
+ * padded to an even count, so an odd last channel loads without a condition (see run_sim on
+ * the emulator's IT-block defect). */
 static void channels_2(const dsp_sink *s, const uint32_t *x, const int8_t *w, int32_t g,
                        size_t px0, size_t px1) {
   const edgeir_conv_s8_params *p = s->p;
@@ -379,12 +393,8 @@ static void channels_2(const dsp_sink *s, const uint32_t *x, const int8_t *w, in
   int8_t *o0 = s->out + px0 * (size_t)out_c, *o1 = s->out + px1 * (size_t)out_c;
   int32_t oc;
   for (oc = 0; oc < out_c; oc += 2, w += 8 * g, q += 2) {
-    int32_t acc[4];
-    acc[0] = acc[2] = q[0].bias;
-    acc[1] = acc[3] = q[1].bias;
     int32_t v[4];
-    mac_2x2(x, w, g, acc);
-    rq_4(v, acc[0], acc[2], acc[1], acc[3], &q[0], &q[0], &q[1], &q[1], zp, mode, lo, hi);
+    block_2x2(v, x, w, g, q, zp, mode, lo, hi);
     o0[oc] = (int8_t)v[0];
     o1[oc] = (int8_t)v[1];
     if (oc + 1 < out_c) {
@@ -408,12 +418,8 @@ static __attribute__((noinline)) void channels_2_add(const dsp_sink *s, const ui
   const int8_t *r0 = s->residual + px0 * (size_t)out_c, *r1 = r0 + out_c;
   int32_t oc;
   for (oc = 0; oc < out_c; oc += 2, w += 8 * g, q += 2) {
-    int32_t acc[4];
-    acc[0] = acc[2] = q[0].bias;
-    acc[1] = acc[3] = q[1].bias;
     int32_t v[4];
-    mac_2x2(x, w, g, acc);
-    rq_4(v, acc[0], acc[2], acc[1], acc[3], &q[0], &q[0], &q[1], &q[1], zp, mode, lo, hi);
+    block_2x2(v, x, w, g, q, zp, mode, lo, hi);
     o0[oc] = add_out(s, v[0], r0[oc]);
     if (two) o1[oc] = add_out(s, v[1], r1[oc]);
     if (oc + 1 < out_c) {
