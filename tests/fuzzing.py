@@ -15,10 +15,10 @@ Environment variables (all optional):
 * ``EDGEIR_FUZZ_TIMEOUT``: seconds one example may take before it counts as a hang (20).
 * ``EDGEIR_FUZZ_MEMORY_MB``: address space one example may add (3000).
 
-The long run (benchmarks/RESULTS.md has its figures)::
+The long run, one fuzzer at a time (benchmarks/RESULTS.md has its command and figures)::
 
-    EDGEIR_FUZZ_RANDOM=1 EDGEIR_FUZZ_EXAMPLES=20000 .venv/bin/pytest -q -m slow \\
-        tests/test_fuzz_ir.py tests/test_fuzz_onnx.py tests/test_fuzz_tflite.py
+    EDGEIR_FUZZ_RANDOM=1 EDGEIR_FUZZ_EXAMPLES=40000 .venv/bin/python -m pytest -q \
+        --hypothesis-show-statistics tests/test_fuzz_onnx.py
 """
 
 from __future__ import annotations

@@ -312,7 +312,7 @@ MUTATIONS = [token_edit, number_edit, spec_edit, list_edit, attr_edit, attr_edit
              hex_edit, line_edit, char_edit, splice_edit]
 
 
-@fuzz_settings(8000)
+@fuzz_settings(12000)
 @given(data=st.data())
 def test_fuzz_ir_parser_and_verifier(data):
     directory, seeds = corpus()

@@ -410,7 +410,7 @@ MUTATIONS = [drop_node, duplicate_node, move_node, node_input, node_output, node
 # -- the test ------------------------------------------------------------------------------------
 
 
-@fuzz_settings(2000)
+@fuzz_settings(2500)
 @given(data=st.data())
 def test_fuzz_onnx_importer(data):
     name = data.draw(st.sampled_from(NAMES), label="model")

@@ -301,7 +301,7 @@ def pack(m: schema.ModelT) -> bytes | None:
     return bytes(builder.Output())
 
 
-@fuzz_settings(2500)
+@fuzz_settings(3000)
 @given(data=st.data())
 def test_fuzz_tflite_importer(data):
     name = data.draw(st.sampled_from(NAMES), label="model")
