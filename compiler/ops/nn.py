@@ -64,6 +64,8 @@ def from_nchw(y: np.ndarray, layout: str) -> np.ndarray:
 
 
 def nchw_shape(shape: Sequence[int], layout: str) -> tuple[int, int, int, int]:
+    if layout not in ("nchw", "nhwc"):  # (every layout op reads its input through here)
+        raise InferError(f"layout must be nchw or nhwc, not {layout!r}")
     if len(shape) != 4:
         raise InferError(f"expects a rank-4 tensor, got shape {list(shape)}")
     n, a, b, c = shape
@@ -372,6 +374,14 @@ POOL_ATTRS = {
 
 
 def _pool_out_hw(attrs: Attrs, h: int, w: int) -> tuple[int, int]:
+    """The output height and width (every pool, float or int8, infers through here, so
+    the window attributes are checked here)."""
+    for name in ("kernel", "strides", "dilations"):
+        check_len(attrs, name, 2)
+    check_len(attrs, "pads", 4)
+    if min(attrs.kernel) < 1 or min(attrs.strides) < 1 or min(attrs.dilations) < 1:
+        raise InferError("kernel, strides and dilations must be positive")
+    check_window(attrs, "pads")
     pt, pl, pb, pr = attrs.pads
     oh = window_out(h, attrs.kernel[0], attrs.strides[0], attrs.dilations[0], pt, pb,
                     attrs.ceil_mode)
@@ -382,12 +392,6 @@ def _pool_out_hw(attrs: Attrs, h: int, w: int) -> tuple[int, int]:
 
 def _infer_pool(attrs: Attrs, types: Sequence[TensorType]) -> list[TensorType]:
     check_layout(attrs)
-    for name in ("kernel", "strides", "dilations"):
-        check_len(attrs, name, 2)
-    check_len(attrs, "pads", 4)
-    if min(attrs.kernel) < 1 or min(attrs.strides) < 1 or min(attrs.dilations) < 1:
-        raise InferError("kernel, strides and dilations must be positive")
-    check_window(attrs, "pads")
     n, c, h, w = nchw_shape(types[0].shape, attrs.layout)
     oh, ow = _pool_out_hw(attrs, h, w)
     return [TensorType(types[0].dtype, layout_shape(n, c, oh, ow, attrs.layout), types[0].quant)]

@@ -25,6 +25,7 @@ from compiler.ops.nn import (
     POOL_ATTRS,
     _infer_conv,
     _pool_out_hw,
+    check_layout,
     conv_nchw,
     conv_weight_oihw,
     conv_weight_to_oihw,
@@ -390,6 +391,7 @@ def _infer_qmean(attrs: Attrs, types: Sequence[TensorType]) -> list[TensorType]:
     t = types[0]
     if t.dtype != "i8" or t.rank != 4:
         raise InferError(f"qmean takes a rank-4 i8 tensor, got {t}")
+    check_layout(attrs)
     shape = list(t.shape)
     for axis in _spatial_axes(attrs.layout):
         shape[axis] = 1
