@@ -183,11 +183,21 @@ class _Lowering(Int8Lowering):
         self.graph.insert_before(node, conv)
         return conv.result
 
+    def _float32_only(self, node: Node, value: Value) -> None:
+        """The int8 kernels and the quantize/dequantize edges are float32 on their float
+        side (a float16 or float64 activation would make them fail to build)."""
+        if value.type.dtype != "f32":
+            raise EdgeirError(f"{value.type.dtype} activations around QuantizeLinear/"
+                              "DequantizeLinear are not supported (float32 only)", node.label,
+                              "export the model with float32 activations", "unsupported")
+
     def _dequantize(self, node: Node) -> None:
+        self._float32_only(node, node.result)
         src = self._source_int(node)
         self.int_of[id(node.result)] = src
 
     def _quantize(self, node: Node) -> None:
+        self._float32_only(node, node.operands[0])
         quant = self._act_quant(node)
         x = node.operands[0]
         producer = x.producer
