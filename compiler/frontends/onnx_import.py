@@ -150,6 +150,20 @@ def _spatial_pads(ctx: _Ctx, in_hw: tuple[int, ...], kernel: tuple[int, ...],
     return pads
 
 
+def _spatial_ints(ctx: _Ctx, name: str, n: int, fill: int) -> tuple[int, ...]:
+    """A per-spatial-axis attribute (strides, dilations, output_padding): n values."""
+    values = tuple(ctx.attr(name, (fill,) * n))
+    if len(values) != n:
+        raise ctx.fail(f"{name} has {len(values)} values, expected {n}", kind="input")
+    return values
+
+
+def _check_weight_rank(ctx: _Ctx, x: Value, w: Value) -> None:
+    if w.type.rank != x.type.rank:
+        raise ctx.fail(f"the weight has rank {w.type.rank}, expected {x.type.rank} (the "
+                       f"input's)", kind="input")
+
+
 def _pads_2d(pads: tuple[int, ...]) -> tuple[int, int, int, int]:
     """[h_begin, w_begin, h_end, w_end] (the IR's [top, left, bottom, right])."""
     return pads[0], pads[1], pads[2], pads[3]
@@ -190,9 +204,10 @@ def _conv(ctx: _Ctx) -> None:
 def _conv_of(ctx: _Ctx, x: Value, w: Value, bias: Value | None, out_name: str) -> Value:
     """Conv's semantics (1-D lifted to 2-D) on the given operands; the result value."""
     one_d = _spatial_rank(ctx) == 1
+    _check_weight_rank(ctx, x, w)
     kernel = tuple(w.type.shape[2:])
-    strides = tuple(ctx.attr("strides", (1,) * len(kernel)))
-    dils = tuple(ctx.attr("dilations", (1,) * len(kernel)))
+    strides = _spatial_ints(ctx, "strides", len(kernel), 1)
+    dils = _spatial_ints(ctx, "dilations", len(kernel), 1)
     pads = _spatial_pads(ctx, x.type.shape[2:], kernel, strides, dils)
     if one_d:
         x, w = _lift_1d(ctx, x), _lift_1d(ctx, w)
@@ -284,14 +299,20 @@ def _matmul_integer(ctx: _Ctx) -> None:
 def _conv_transpose(ctx: _Ctx) -> None:
     x, w = ctx.value(0), ctx.value(1)
     one_d = _spatial_rank(ctx) == 1
+    _check_weight_rank(ctx, x, w)
     in_sp = x.type.shape[2:]
     kernel = tuple(w.type.shape[2:])
     n_sp = len(kernel)
-    strides = tuple(ctx.attr("strides", (1,) * n_sp))
-    dils = tuple(ctx.attr("dilations", (1,) * n_sp))
-    out_pad = tuple(ctx.attr("output_padding", (0,) * n_sp))
+    strides = _spatial_ints(ctx, "strides", n_sp, 1)
+    dils = _spatial_ints(ctx, "dilations", n_sp, 1)
+    out_pad = _spatial_ints(ctx, "output_padding", n_sp, 0)
     auto = ctx.attr("auto_pad", "NOTSET")
+    if auto not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
+        raise ctx.fail(f"auto_pad {auto!r} is not valid", kind="input")
     out_shape = ctx.attr("output_shape")
+    if out_shape is not None and len(tuple(out_shape)) < n_sp:
+        raise ctx.fail(f"output_shape has {len(tuple(out_shape))} values, expected {n_sp}",
+                       kind="input")
     if out_shape is None and auto in ("SAME_UPPER", "SAME_LOWER"):
         out_shape = tuple(in_sp[i] * strides[i] for i in range(n_sp))
     if out_shape is not None:
@@ -311,6 +332,8 @@ def _conv_transpose(ctx: _Ctx) -> None:
         pads = (0,) * (2 * n_sp)
     else:
         pads = tuple(ctx.attr("pads", (0,) * (2 * n_sp)))
+        if len(pads) != 2 * n_sp:
+            raise ctx.fail(f"pads has {len(pads)} values, expected {2 * n_sp}", kind="input")
     if one_d:
         x, w = _lift_1d(ctx, x), _lift_1d(ctx, w)
         pads = (0, pads[0], 0, pads[1])
@@ -424,8 +447,11 @@ def _pool(op: str) -> Converter:
         kernel = tuple(ctx.attr("kernel_shape", ()))
         if not kernel:
             raise ctx.fail("kernel_shape is required", kind="input")
-        strides = tuple(ctx.attr("strides", (1,) * len(kernel)))
-        dils = tuple(ctx.attr("dilations", (1,) * len(kernel)))
+        if len(kernel) != x.type.rank - 2:
+            raise ctx.fail(f"kernel_shape has {len(kernel)} values, expected "
+                           f"{x.type.rank - 2}", kind="input")
+        strides = _spatial_ints(ctx, "strides", len(kernel), 1)
+        dils = _spatial_ints(ctx, "dilations", len(kernel), 1)
         pads = _spatial_pads(ctx, x.type.shape[2:], kernel, strides, dils)
         if one_d:
             x = _lift_1d(ctx, x)

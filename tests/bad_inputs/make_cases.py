@@ -159,6 +159,14 @@ def onnx_files() -> Files:
         [tensor_info("y", [1, 4]), tensor_info("z", [1, 4])])
     files["conv_channel_mismatch.onnx"] = conv_model(
         np.ones((4, 2, 3, 3), np.float32))  # the input has 3 channels
+    files["conv_transpose_weight_rank.onnx"] = onnx_model(  # found by the ONNX fuzzer
+        [node("ConvTranspose", ["x", "W"], ["y"], "deconv1")],
+        [tensor_info("x", [1, 2, 4, 4])], [tensor_info("y", [1, 2, 5, 5])],
+        [initializer("W", np.ones(4, np.float32))])
+    files["conv_pads_length.onnx"] = onnx_model(
+        [node("Conv", ["x", "W"], ["y"], "conv1", pads=[1, 1])],
+        [tensor_info("x", [1, 2, 4, 4])], [tensor_info("y", [1, 2, 4, 4])],
+        [initializer("W", np.ones((2, 2, 3, 3), np.float32))])
     files["reshape_mismatch.onnx"] = onnx_model(
         [node("Reshape", ["x", "shape"], ["y"], "reshape1")],
         [tensor_info("x", [1, 12])], [tensor_info("y", [5, 5])],
