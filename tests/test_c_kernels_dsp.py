@@ -4,7 +4,9 @@ Dense convolutions (any kernel, stride, dilation, asymmetric padding; in_c with 
 a multiple of 4, odd out_c) and fully connected layers (odd in/out features, batches),
 compiled with the DSP kernels for the host (plain C standing in for SMLAD/SXTB16), built
 with AddressSanitizer + UndefinedBehaviorSanitizer: the bytes must equal the interpreter's.
-The same kernels on an emulated Cortex-M4 (real SMLAD) are checked by tests/test_sim.py.
+The same kernels on an emulated Cortex-M4 (real SMLAD, and the assembly routines the common
+case takes there) on random shapes at the end of this file; the shared models and the
+general form of requantization in tests/test_sim.py.
 The in-place pointwise and fused conv+add twins are covered by tests/test_inplace_kernels.py.
 """
 
@@ -227,3 +229,131 @@ def test_requantization_outside_the_records_takes_the_general_path(real, tmp_pat
         for j in range(2):
             want = interp.run(reference, {"x": feeds["x"][j]})["y"]
             assert got[j].tobytes() == want.tobytes(), (kernel, j)
+
+
+# -- the assembly routines on the emulated Cortex-M4 ---------------------------------------
+# On a DSP core the layers in the fast form with int8's full activation range run the naked
+# assembly routines (pairs_asm, fc_quads_asm, dw3_fast_asm); the others keep the C paths
+# the host tests above check. The shared models cover the routines at their own shapes;
+# these random ones reach every entry of the group loops (g % 4 for the channel pairs,
+# g % 2 for the quads), an odd last channel, a partial last quad, stride 2 and the clamp.
+
+
+def full_range(graph: Graph) -> Graph:
+    graph.nodes[0].attrs["act_min"], graph.nodes[0].attrs["act_max"] = -128, 127
+    return graph
+
+
+SIM_CASES = ([("conv", s, True) for s in range(10)] + [("conv", s, False) for s in (0, 1)]
+             + [("fc", s, True) for s in range(12, 20)]
+             + [("depthwise", s, False) for s in (2, 6, 10, 14, 4)]
+             + [("chain", s, True) for s in range(16, 22)])
+
+
+def sim_graph(kind: str, seed: int, full: bool) -> Graph:
+    from tests.test_inplace_kernels import random_chain
+
+    if kind == "chain":
+        return random_chain(seed)
+    graph = {"conv": conv_graph, "fc": fc_graph, "depthwise": depthwise_graph}[kind](seed)
+    return full_range(graph) if full else graph
+
+
+@pytest.mark.parametrize("kind,seed,full", SIM_CASES)
+def test_dsp_assembly_on_the_emulator(kind, seed, full, tmp_path, monkeypatch):
+    """Compiled for cortex-m4 (the DSP kernels, their assembly) and run on the emulator: the
+    bytes equal the interpreter's. Depthwise runs the sign-extended ring (dw3_fast_asm);
+    chains are dw -> pointwise -> 3 x 3 conv fused with an add."""
+    from backends.c import driver
+    from backends.c.sim import run_sim
+
+    monkeypatch.setattr(driver, "lean_at_peak", lambda graph: False)
+    graph = sim_graph(kind, seed, full)
+    reference = parse(print_graph(graph))
+    compile_model(graph, tmp_path / "out", "net", "cortex-m4", inplace=kind != "conv")
+    rng = np.random.default_rng(seed + 3000)
+    feeds = {"x": rng.integers(-128, 128, (2, *graph.inputs[0].type.shape), dtype=np.int8)}
+    got = run_sim(tmp_path / "out", feeds, batch=True).outputs["y"]
+    for i in range(2):
+        want = interp.run(reference, {"x": feeds["x"][i]})["y"]
+        assert got[i].tobytes() == want.tobytes(), f"{kind} seed {seed}, input {i}"
+
+
+def test_emulator_cases_reach_every_entry_of_the_assembly():
+    """What the cases above must cover, from their shapes and the kernels lower-c picks."""
+    from compiler.pipeline import parse_pipeline, run_pipeline
+
+    conv_groups, conv_odd, fc_groups, fc_partial, dw_fast, chains = set(), 0, set(), 0, 0, 0
+    for kind, seed, full in SIM_CASES:
+        graph = sim_graph(kind, seed, full)
+        run_pipeline(graph, parse_pipeline("lower-c{dsp=true}"))
+        for node in graph.nodes:
+            impl, w = node.attrs.get("impl", ""), node.operands[1].type.shape
+            k = int(np.prod(w[1:])) if len(w) > 1 else 0
+            if impl == "edgeir_conv_s8_dsp" and full:
+                conv_groups.add((k + 3) // 4 % 4)
+                conv_odd += w[0] % 2
+            if impl == "edgeir_fc_s8_dsp" and k % 4 == 0:
+                fc_groups.add(k // 4 % 2)
+                fc_partial += w[0] % 4 != 0
+            dw_fast += impl == "edgeir_depthwise_conv_s8_inplace_dsp" and w[1:3] == (3, 3)
+            chains += impl == "edgeir_conv_add_s8_dsp"
+    assert conv_groups == {0, 1, 2, 3} and conv_odd >= 2, (conv_groups, conv_odd)
+    assert fc_groups == {0, 1} and fc_partial >= 1, (fc_groups, fc_partial)
+    assert dw_fast >= 3 and chains >= 4, (dw_fast, chains)
+
+
+def scaled_conv_graph(seed: int, zero_filters: bool = True,
+                      last_real: float | None = None) -> Graph:
+    """A 3x3 conv, 8 -> 6 channels. ``zero_filters``: its even filters all zero with a tiny
+    scale (as converters leave pruned or dead filters): shifts of -26 and below, which with
+    an output zero point of -128 leave no room in the fast records' rounding constant; their
+    outputs are constants. ``last_real``: the last channel's real multiplier (>= 1/4: the
+    general form)."""
+    rng = np.random.default_rng(seed)
+    g = Graph(f"zeros{seed}")
+    xq, oq = PerTensor(0.05, 3), PerTensor(0.1, -128)
+    x = g.add_input(TensorType("i8", (1, 5, 6, 8), xq), "x")
+    ws = rng.uniform(0.002, 0.02, 6)
+    wdata = rng.integers(-127, 128, (6, 3, 3, 8), dtype=np.int8)
+    if zero_filters:
+        ws[::2] = rng.uniform(1e-9, 4e-9, 3)
+        wdata[::2] = 0
+    if last_real is not None:
+        ws[-1] = last_real * oq.scale / xq.scale
+    w = g.adopt_constant(constant(wdata, "w", PerAxis(0, tuple(ws), (0,) * 6)))
+    b = g.adopt_constant(constant(rng.integers(-2000, 2000, 6).astype(np.int32), "b",
+                                  PerAxis(0, tuple(xq.scale * ws), (0,) * 6)))
+    pairs = [arith.quantize_multiplier(xq.scale * s / oq.scale) for s in ws]
+    node = Node("qconv2d", [x, w, b], [TensorType("i8", (1, 5, 6, 6), oq)],
+                {"strides": (1, 1), "dilations": (1, 1), "pads": (1, 1, 1, 1), "group": 1,
+                 "x_zp": xq.zero_point, "out_zp": oq.zero_point,
+                 "multiplier": tuple(p[0] for p in pairs), "shift": tuple(p[1] for p in pairs)},
+                loc="conv")
+    g.add_output(g.append(node).result, "y")
+    return g
+
+
+def test_zero_filters_keep_the_fast_records(tmp_path):
+    """The zero filters get constant records (mult 0, round 2C + 1, shift 1) instead of
+    pushing the layer into the general form; bit-exact on the host (sanitizers) and on the
+    emulated Cortex-M4 (pairs_asm)."""
+    from backends.c.sim import run_sim
+
+    graph = scaled_conv_graph(5)
+    assert min(graph.nodes[0].attrs["shift"][::2]) <= -26
+    reference = parse(print_graph(graph))
+    rng = np.random.default_rng(11)
+    feeds = {"x": rng.integers(-128, 128, (3, *graph.inputs[0].type.shape), dtype=np.int8)}
+    for target in ("host", "cortex-m4"):
+        out = tmp_path / target
+        compile_model(parse(print_graph(graph)), out, "net", target, inplace=False, dsp=True)
+        records = re.findall(r"\{(-?\d+), (-?\d+), (-?\d+), (-?\d+)\}",
+                             (out / "net_weights.c").read_text().split("edgeir_rq")[1])
+        assert [int(r[3]) for r in records[:6]] != [31] * 6, "the general form"
+        assert all(r[1] == "0" and r[3] == "1" and int(r[2]) % 2 == 1 for r in records[0:6:2])
+        got = (run_host(out, feeds, sanitize=True, batch=True) if target == "host"
+               else run_sim(out, feeds, batch=True).outputs)["y"]
+        for i in range(3):
+            want = interp.run(reference, {"x": feeds["x"][i]})["y"]
+            assert got[i].tobytes() == want.tobytes(), (target, i)

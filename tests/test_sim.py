@@ -12,6 +12,7 @@ an emulator fault (with the PC and the symbol).
 """
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from backends.c.driver import compile_model
 from backends.c.sim import run_sim
 from compiler import interp
 from compiler.cli import load_model, main
+from compiler.text import parse, print_graph
 
 pytestmark = pytest.mark.slow  # cross builds and emulation: `make test-fast` skips them
 
@@ -321,11 +323,11 @@ def test_a_relative_output_directory(tmp_path, monkeypatch):
 
 
 
-def test_general_requantization_on_the_emulator(tmp_path):
-    """The PTQ vibration model without pruning has layers with real multipliers >= 1/4 (its
-    near-dead channels): their DSP records take the general form (TFLM's arithmetic in
-    rq_4_slow). On the emulated core (real SMLAD, the assembly paths) the outputs equal the
-    interpreter's on the lowered graph."""
+def test_dead_channels_on_the_emulator(tmp_path):
+    """The PTQ vibration model without pruning keeps its dead channels (all-zero weights,
+    tiny scales): their DSP records are constants (mult 0, round 2C + 1, shift 1) and the
+    layers keep the fast form. On the emulated core (real SMLAD, the assembly routines)
+    the outputs equal the interpreter's on the lowered graph."""
     from passes.dead_channel_elim import load_val
 
     root = Path(__file__).resolve().parents[1] / "examples" / "vibration"
@@ -333,9 +335,13 @@ def test_general_requantization_on_the_emulator(tmp_path):
     samples, _ = load_val(graph, str(root / "val.npz"))
     out = tmp_path / "vib"
     compile_model(graph, out, "vib", "cortex-m4", calib=str(root / "calib.npz"), prune="none")
-    records = [line.split(", ") for line in (out / "vib_weights.c").read_text().splitlines()
-               if line.startswith("  {")]
-    assert any(r[3].startswith("31}") for r in records), "no layer in the general form"
+    records = [list(map(int, r)) for part in
+               (out / "vib_weights.c").read_text().split("edgeir_rq ")[1:]
+               for r in re.findall(r"\{(-?\d+), (-?\d+), (-?\d+), (-?\d+)\}",
+                                   part.split("};")[0])]
+    constant = [r for r in records if r[1] == 0 and r[3] == 1 and r[2] != 1]
+    assert len(constant) >= 4, "no constant records"
+    assert not any(r[3] == 31 for r in records), "a layer in the general form"
     name = graph.input_names[0]
     feeds = {name: np.stack([s[name] for s in samples[:3]])}
     run = run_sim(out, feeds, batch=True)
@@ -343,3 +349,28 @@ def test_general_requantization_on_the_emulator(tmp_path):
         want = interp.run(graph, {name: feeds[name][i]})
         for k, v in want.items():
             assert np.array_equal(run.outputs[k][i], v), (k, i)
+
+
+def test_general_requantization_on_the_emulator(tmp_path):
+    """Layers with a real multiplier of 1/4 or more take the general form of the records
+    (TFLM's arithmetic in C: rq_4): a conv (also with zero filters), a fully connected
+    layer and a 3x3 depthwise one; on the emulated core the outputs equal the
+    interpreter's."""
+    from tests.test_c_kernels_dsp import depthwise_graph, fc_graph, scaled_conv_graph
+
+    graphs = [scaled_conv_graph(3, zero_filters=False, last_real=0.7),
+              scaled_conv_graph(4, zero_filters=True, last_real=1.5),
+              fc_graph(2, last_real=0.3), depthwise_graph(2, last_real=1.5)]
+    for j, graph in enumerate(graphs):
+        reference = parse(print_graph(graph))
+        out = tmp_path / f"g{j}"
+        compile_model(graph, out, "net", "cortex-m4", inplace=j == 3)
+        records = re.search(r"edgeir_rq \w+\[\d+\] = \{\s*\{-?\d+, -?\d+, -?\d+, (\d+)\}",
+                            (out / "net_weights.c").read_text())
+        assert records and records.group(1) == "31", f"graph {j}: not the general form"
+        rng = np.random.default_rng(j)
+        feeds = {"x": rng.integers(-128, 128, (2, *graph.inputs[0].type.shape), dtype=np.int8)}
+        got = run_sim(out, feeds, batch=True).outputs["y"]
+        for i in range(2):
+            want = interp.run(reference, {"x": feeds["x"][i]})["y"]
+            assert got[i].tobytes() == want.tobytes(), (j, i)

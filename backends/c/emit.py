@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from backends.c.lower import accumulator_bound, fast_requant
 from compiler.diagnostics import EdgeirError
 from compiler.ir import Graph, Node, PerTensor, Value
 from compiler.ops.base import Attrs
@@ -235,25 +236,48 @@ def per_channel(m: Module, values: Sequence[int], channels: int, stem: str) -> s
 
 
 def rq_records(m: Module, bias: np.ndarray, multiplier: Sequence[int], shift: Sequence[int],
-               channels: int, pad_to: int) -> str:
-    """The DSP kernels' per-channel bias and requantization (edgeir_rq: bias, mult,
-    round = 2^(r-2), shift = r - 1 for a shift of -r), padded with zero channels to a
-    multiple of ``pad_to``; pinned into SRAM with its layer's weights. A zero multiplier
-    gives 0 for any shift (r = 2 then). A layer with a channel outside that form (a real
-    multiplier of 1/4 or more, a multiplier not normalized) gets the general form for every
-    channel: TFLM's multiplier, TFLM's shift in round, shift 31 (the kernels' slower path;
-    the fast form's shift is at most 30)."""
+               channels: int, pad_to: int, out_zp: int, w: np.ndarray | None = None) -> str:
+    """The DSP kernels' per-channel bias and requantization (edgeir_rq), padded with zero
+    channels to a multiple of ``pad_to``; pinned into SRAM with its layer's weights.
+
+    In the fast form, for a shift of -r: mult, round = 2^(r-2) + out_zp * 2^(r-1) and
+    shift = r - 1 (the output zero point rides in the rounding constant: adding
+    out_zp * 2^(r-1) before the final shift adds out_zp after it). A zero multiplier gives
+    out_zp for any shift (r = 2 then). With the weights ``w`` ([channels][...], the input
+    zero point folded into ``bias``), the accumulators' static bound lets deep shifts fit
+    (fast_requant), and a channel whose weights are all zero, whose accumulator is its bias,
+    gets its constant output C: mult 0, round 2C + 1, shift 1 (zero filters have tiny
+    scales, so deep shifts, which would not fit).
+
+    A layer with a channel outside that form (a real multiplier of 1/4 or more, a
+    multiplier not normalized, a rounding constant past int32's headroom) gets the general
+    form for every channel: TFLM's multiplier, TFLM's shift in round, shift 31 (the
+    kernels' slower path, which adds the zero point itself; the fast form's shift is at
+    most 30)."""
+    from compiler.quant import arith
+
     mult = np.broadcast_to(np.asarray(multiplier, np.int64), (channels,))
     sh = np.broadcast_to(np.asarray(shift, np.int64), (channels,))
-    r = np.where(mult == 0, 2, -sh)
+    b = np.asarray(bias, np.int64).reshape(-1)[:channels]
     n = -(-channels // pad_to) * pad_to
     rec = np.zeros((n, 4), np.int64)
-    rec[:channels, 0] = np.asarray(bias, np.int64).reshape(-1)[:channels]
+    rec[:channels, 0] = b
     rec[:channels, 1] = mult
-    if np.all((r >= 2) & (r <= 31) & ((mult == 0) | ((mult >= 2**30) & (mult < 2**31)))):
-        rec[:, 2:] = 1  # the padding channels: mult 0, r = 2
-        rec[:channels, 2] = np.left_shift(1, r - 2)
-        rec[:channels, 3] = r - 1
+    bound: object = 2**31
+    const = np.zeros(channels, bool)
+    if w is not None:
+        bound = accumulator_bound(w, b)
+        const = np.abs(np.asarray(w, np.int64).reshape(channels, -1)).sum(axis=1) == 0
+    fast = fast_requant(np.where(const, 0, mult), sh, out_zp, bound)
+    if fast is not None:
+        rec[:, 2:] = 1  # the padding channels: mult 0, r = 2 (their outputs are never stored)
+        rec[:channels, 2:] = fast
+        if const.any():
+            value = arith.multiply_by_quantized_multiplier(b[const], mult[const], sh[const])
+            c = np.clip(np.asarray(value, np.int64) + int(out_zp), -128, 127)
+            rec[:channels, 1][const] = 0
+            rec[:channels, 2][const] = 2 * c + 1
+            rec[:channels, 3][const] = 1
     else:  # the general form for the whole layer: TFLM's shift in round, shift 31
         rec[:channels, 2] = sh
         rec[:, 3] = 31
@@ -306,7 +330,7 @@ def _conv_s8_dsp(m: Module, node: Node, a: Attrs) -> str:
     params = m.param("edgeir_conv_s8_params", f"{window(x, node.result, (kh, kw), a)}, 1, "
                      f"{a.x_zp}, {a.out_zp}, {a.act_min}, {a.act_max}")
     wname = m.const_array(w, dsp_weights(w.data), align=4)
-    rq = rq_records(m, b.data, a.multiplier, a.shift, oc, 2)
+    rq = rq_records(m, b.data, a.multiplier, a.shift, oc, 2, a.out_zp, w.data)
     return (f"{a.impl}(&{params}, {m.ptr(x)}, {wname}, {rq}, {m.out(node)}, "
             f"(int8_t *)(arena + {a.scratch_offsets[0]}));")
 
@@ -334,7 +358,7 @@ def _depthwise_s8_dsp(m: Module, node: Node, a: Attrs) -> str:
                      f"{a.group}, {a.x_zp}, {a.out_zp}, {a.act_min}, {a.act_max}")
     wname = m.table(dsp_depthwise_weights(w.data), "int32_t", "w",
                     f"%{w.name}: {w.type}", pinned=w.name in m.pinned)
-    rq = rq_records(m, b.data, a.multiplier, a.shift, oc, 4)
+    rq = rq_records(m, b.data, a.multiplier, a.shift, oc, 4, a.out_zp, w.data)
     return (f"{a.impl}(&{params}, {m.ptr(x)}, {wname}, {rq}, {m.out(node)}, "
             f"(int8_t *)(arena + {a.scratch_offsets[0]}));")
 
@@ -348,7 +372,7 @@ def _fc_s8(m: Module, node: Node, a: Attrs) -> str:
                      f"{a.act_max}")
     if a.impl == "edgeir_fc_s8_dsp":
         wname = m.const_array(w, dsp_weights(w.data, 4), align=4)
-        rq = rq_records(m, b.data, a.multiplier, a.shift, o, 4)
+        rq = rq_records(m, b.data, a.multiplier, a.shift, o, 4, a.out_zp, w.data)
         return f"{a.impl}(&{params}, {m.ptr(x)}, {wname}, {rq}, {m.out(node)});"
     mult = per_channel(m, a.multiplier, o, "mult")
     shift = per_channel(m, a.shift, o, "shift")
@@ -404,10 +428,10 @@ def _conv_add_s8(m: Module, node: Node, a: Attrs) -> str:
             f"(int8_t *)(arena + {a.scratch_offsets[0]}));")
     if a.impl == "edgeir_conv_add_s8_dsp":
         wname = m.const_array(w, dsp_weights(w.data), align=4)
-        rq = rq_records(m, b.data, ca.multiplier, ca.shift, oc, 2)
+        rq = rq_records(m, b.data, ca.multiplier, ca.shift, oc, 2, ca.out_zp, w.data)
         lut = m.table(add_lut(a, k), "int32_t", "lut", "the add's scaled operands",
                       pinned=m.layer_pinned)
-        out_rq = rq_records(m, np.zeros(1), a.out_multiplier, a.out_shift, 1, 1)
+        out_rq = rq_records(m, np.zeros(1), a.out_multiplier, a.out_shift, 1, 1, a.out_zp)
         return f"{a.impl}(&{cparams}, {m.ptr(x)}, {wname}, {rq}, &{aparams}, {lut}, " \
                f"{out_rq}, {tail}"
     tail = f"&{aparams}, {k}, {tail}"

@@ -288,14 +288,34 @@ def lean_at_peak(graph: Graph) -> bool:
     return True
 
 
-def _requant_fits(multiplier: object, shift: object) -> bool:
-    if multiplier is None or shift is None:
-        return False
-    mult = np.atleast_1d(np.asarray(multiplier, np.int64))
-    sh = np.atleast_1d(np.asarray(shift, np.int64))
-    mult, sh = np.broadcast_arrays(mult, sh)
-    normal = (mult >= 2**30) & (mult < 2**31) & (sh >= -31) & (sh <= -2)
-    return bool(np.all((mult == 0) | normal))
+def fast_requant(multiplier: object, shift: object, out_zp: int,
+                 acc_bound: object = 2**31) -> np.ndarray | None:
+    """[channels][round, shift] of edgeir_rq's fast form (see rq_records), or None where a
+    channel does not fit it: the multiplier must be 0 or in [2^30, 2^31), the shift -r in
+    [-31, -2], and the rounding constant with the zero point must keep the high word of the
+    64-bit sum inside int32. That word is round, minus 1 for a negative accumulator, plus
+    floor((+-2^30 + acc * mult) / 2^32); with |acc| <= acc_bound (per channel: the
+    accumulator's static bound, see accumulator_bound) the condition is |round| +
+    (acc_bound * mult >> 32) + 4 <= 2^31 - 1. Deep shifts (tiny multipliers, e.g. of
+    near-zero filters) fit thanks to the bound."""
+    mult, sh, bound = np.broadcast_arrays(np.atleast_1d(np.asarray(multiplier, np.int64)),
+                                          np.atleast_1d(np.asarray(shift, np.int64)),
+                                          np.atleast_1d(np.asarray(acc_bound, np.int64)))
+    if not np.all((mult == 0) | ((mult >= 2**30) & (mult < 2**31) & (sh >= -31) & (sh <= -2))):
+        return None
+    r = np.where(mult == 0, 2, -sh)
+    rnd = np.left_shift(1, r - 2) + int(out_zp) * np.left_shift(1, r - 1)
+    high = [(int(b) * int(m)) >> 32 for b, m in zip(np.minimum(bound, 2**31), mult)]
+    if np.any(np.abs(rnd) + np.asarray(high, np.int64) + 4 > 2**31 - 1):
+        return None
+    return np.stack([rnd, r - 1], axis=-1)
+
+
+def accumulator_bound(w: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Per output channel (axis 0 of w), the largest |accumulator| of an int8 layer whose
+    input zero point is folded into its bias: |bias| + 128 * sum |w| (any int8 input)."""
+    flat = np.abs(np.asarray(w, np.int64).reshape(w.shape[0], -1)).sum(axis=1)
+    return np.abs(np.asarray(bias, np.int64).reshape(-1)) + 128 * flat
 
 
 def prefer_dsp(node: Node) -> None:
@@ -450,15 +470,18 @@ def fuse_conv_add(graph: Graph) -> int:
             continue
         if any(v is residual for v in conv.operands):
             continue  # writing over the residual would destroy the convolution's input
-        dsp = "_dsp" in conv.attrs["impl"] and _requant_fits(add.attrs.get("out_multiplier"),
-                                                             add.attrs.get("out_shift"))
+        dsp = "_dsp" in conv.attrs["impl"] and fast_requant(
+            add.attrs.get("out_multiplier"), add.attrs.get("out_shift"),
+            add.attrs.get("out_zp", 0)) is not None
         if "_dsp" in conv.attrs["impl"] and not dsp:
             continue  # the DSP add takes only edgeir_rq output scales: left unfused
         for key in ("overlap", "scratch"):
             conv.attrs.pop(key, None)
         conv.attrs["impl"] = "fused"
         add.attrs["impl"] = "edgeir_conv_add_s8_dsp" if dsp else "edgeir_conv_add_s8"
-        add.attrs["scratch"] = (dsp_scratch(conv) if dsp else 4 * conv.result.type.shape[-1],)
+        out_c = conv.result.type.shape[-1]
+        # DSP: the conv's scratch, then its requantized pixel pair (2 * out_c bytes)
+        add.attrs["scratch"] = (dsp_scratch(conv) + 2 * out_c if dsp else 4 * out_c,)
         add.attrs["overlap"] = (1 - k, 0, 1)
         fused += 1
     return fused

@@ -179,10 +179,11 @@ void edgeir_conv_add_s8(const edgeir_conv_s8_params *p, const int8_t *in, const 
                         const int8_t *residual, int8_t *out, int8_t *scratch);
 
 /* Per output channel, the bias and requantization of the DSP kernels, folded at compile time:
- * out = MultiplyByQuantizedMultiplier(acc + bias, mult, -r) with round = 2^(r - 2) and
- * shift = r - 1 when every channel of the layer has a multiplier 0 or in [2^30, 2^31) and a
- * shift -r in [-31, -2] (see rq_core in edgeir_s8_dsp.c); otherwise, for every channel,
- * round = TFLM's shift and shift = 31 (the general form, TFLM's arithmetic). */
+ * out = MultiplyByQuantizedMultiplier(acc + bias, mult, -r) + out_zp with round = 2^(r - 2)
+ * + out_zp * 2^(r - 1) and shift = r - 1 when every channel of the layer has a multiplier 0
+ * or in [2^30, 2^31), a shift -r in [-31, -2] and |round| + 2^30 + 2 < 2^31 (see rq_core in
+ * edgeir_s8_dsp.c); otherwise, for every channel, round = TFLM's shift and shift = 31 (the
+ * general form, TFLM's arithmetic; the kernel adds out_zp). */
 typedef struct {
   int32_t bias, mult, round, shift;
 } edgeir_rq;

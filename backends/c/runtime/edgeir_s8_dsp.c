@@ -8,8 +8,14 @@
  *    pairs match without any reordering: x0w0 + x2w2 and x1w1 + x3w3.
  *  - 2 x 2 output blocking for convolutions: two output channels of two output pixels per
  *    pass, so every weight word loaded serves two pixels and every input word two channels;
- *    fully connected layers take four channels of one row. The group loops are inline
- *    assembly (gcc 12 spills and adds pointer updates in the C).
+ *    fully connected layers take four channels of one row.
+ *  - on a DSP core, three naked assembly routines run the common case (the fast form of
+ *    requantization, int8's full activation range): pairs_asm (all channel pairs of a pixel
+ *    pair), fc_quads_asm (all channel quads of a row) and dw3_fast_asm (a 3x3 depthwise
+ *    row), each with its requantization and stores. They use all 14 registers (gcc 12
+ *    cannot allocate that many around inline assembly, and spills in the C); the group loops
+ *    load a pixel pair's four words with one LDM and run four groups a pass, entered
+ *    part-way (TBB) for the remainder. Everything else stays C, the same on every core.
  *  - weights laid out at compile time for that access pattern (lower-c/emit, "DSP layout"):
  *    output channels in pairs (quads for fully connected layers; padded with zero filters),
  *    and per block the reduction in groups of 4: [oc/2][k4/4][2 channels][4 int8], k4 = k
@@ -17,8 +23,9 @@
  *  - inputs expanded once per pixel into int16 pairs in the same order (the `scratch`
  *    buffer), amortized over all output channels.
  *  - per-channel requantization records (edgeir_rq: bias, multiplier, rounding constant,
- *    shift) folded at compile time: TFLM's two roundings in one SMLAL and a shift (rq_core);
- *    layers outside that form take TFLM's arithmetic out of line (rq_4_slow).
+ *    shift) folded at compile time: TFLM's two roundings in one SMLAL and a shift, the output
+ *    zero point in the rounding constant (rq_core); layers outside that form take TFLM's
+ *    arithmetic out of line (rq_4).
  *  - depthwise four channels at a time over a ring of sign-extended rows (SMLABB/SMLATT),
  *    and the fused conv + add through a table of the add's scaled operands.
  * On other cores (and on the host, where the tests run them under sanitizers) the same code
@@ -27,9 +34,16 @@
  * Inputs stay int8 NHWC; the input zero point is folded into the bias (edgeir_kernels.h), so
  * padding taps and padded reduction slots read in_zp and 0 respectively.
  */
-#include <string.h>
-
 #include "edgeir_kernels.h"
+
+/* The paths the assembly routines of a DSP core leave to C (a narrower activation range, the
+ * general form, a partial last group) are rare there: compiled for size. Elsewhere they are
+ * the only paths. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define DSP_COLD __attribute__((cold))
+#else
+#define DSP_COLD
+#endif
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #include <arm_acle.h>
@@ -82,8 +96,11 @@ static inline uint32_t ld32(const int8_t *p) {
  * / 2^(31+r)), and with mult >= 2^30 (or 0), t < 0 exactly when a < 0. So the sum is
  * a m + (a < 0 ? -2^30 : 2^30) + round * 2^32, whose high word shifted right by r - 1 is the
  * result (the low word cannot carry into the kept bits). On a DSP core: AND, ORR, ADD, SMLAL
- * and ASR. tests/c/dsp_requant.c checks it against edgeir_mbqm. For the records of a
- * layer in the general form (shift 31, below) the value is meaningless but defined. */
+ * and ASR. The records add the output zero point too: round carries zp * 2^(r-1), which
+ * the final shift turns into + zp (lower-c keeps the high word inside int32). So a fast
+ * record's output is ssat8(rq_core(acc)). tests/c/dsp_requant.c checks it against
+ * edgeir_mbqm. For the records of a layer in the general form (shift 31, below) the value
+ * is meaningless but defined. */
 static inline int32_t rq_core(int32_t a, int32_t mult, int32_t round, int32_t shift) {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
   uint32_t lo;
@@ -112,47 +129,22 @@ static inline int32_t rq_mode(const edgeir_rq *rq, int32_t lo, int32_t hi) {
   return (lo > -128 || hi < 127 ? RQ_CLAMP : 0) | (rq[0].shift == 31 ? RQ_GENERAL : 0);
 }
 
-/* The rare layers (a `mode`): each output requantized in the fast or the general form
- * (TFLM's arithmetic), then clamped when RQ_CLAMP; the four int8 results packed in a word.
- * Out of line, and by value: the common path keeps its results in registers. */
-static __attribute__((noinline)) uint32_t rq_4_slow(int32_t a0, int32_t a1, int32_t a2,
-                                                    int32_t a3, const edgeir_rq *q0,
-                                                    const edgeir_rq *q1, const edgeir_rq *q2,
-                                                    const edgeir_rq *q3, int32_t zp,
-                                                    int32_t mode, int32_t lo, int32_t hi) {
-  const int32_t a[4] = {a0, a1, a2, a3};
-  const edgeir_rq *const q[4] = {q0, q1, q2, q3};
-  uint32_t packed = 0;
+/* The int8 outputs v[0..3] of four accumulators a[0..3] (bias included), a[k] through the
+ * record q[k & mask]: requantized in the fast form (rq_core, the zero point included) or
+ * the general one (TFLM's arithmetic, plus zp), saturated, then clamped when RQ_CLAMP. The
+ * path of what the assembly routines do not take (a `mode`, a partial last group); out of
+ * line, as it is rare. */
+static DSP_COLD __attribute__((noinline)) void rq_4(int8_t *v, const int32_t *a, const edgeir_rq *q,
+                                           int32_t mask, int32_t zp, int32_t mode, int32_t lo,
+                                           int32_t hi) {
   int32_t k;
   for (k = 0; k < 4; ++k) {
-    const edgeir_rq *r = q[k];
-    int32_t v = dsp_ssat8((mode & RQ_GENERAL ? edgeir_mbqm(a[k], r->mult, r->round)
-                                             : rq_core(a[k], r->mult, r->round, r->shift)) + zp);
-    if (mode & RQ_CLAMP) v = edgeir_clamp_i32(v, lo, hi);
-    packed |= ((uint32_t)v & 0xffu) << (8 * k);
+    const edgeir_rq *r = &q[k & mask];
+    int32_t x = dsp_ssat8(mode & RQ_GENERAL ? edgeir_mbqm(a[k], r->mult, r->round) + zp
+                                            : rq_core(a[k], r->mult, r->round, r->shift));
+    if (mode & RQ_CLAMP) x = edgeir_clamp_i32(x, lo, hi);
+    v[k] = (int8_t)x;
   }
-  return packed;
-}
-
-/* The int8 outputs of four accumulators (bias included) for their records: requantized,
- * plus the output zero point, saturated to int8; a layer with a `mode` takes rq_4_slow (one
- * test for the four outputs). */
-static inline __attribute__((always_inline)) void rq_4(
-    int32_t *v, int32_t a0, int32_t a1, int32_t a2, int32_t a3, const edgeir_rq *q0,
-    const edgeir_rq *q1, const edgeir_rq *q2, const edgeir_rq *q3, int32_t zp, int32_t mode,
-    int32_t lo, int32_t hi) {
-  if (mode) {
-    const uint32_t packed = rq_4_slow(a0, a1, a2, a3, q0, q1, q2, q3, zp, mode, lo, hi);
-    v[0] = (int8_t)packed;
-    v[1] = (int8_t)(packed >> 8);
-    v[2] = (int8_t)(packed >> 16);
-    v[3] = (int8_t)(packed >> 24);
-    return;
-  }
-  v[0] = dsp_ssat8(rq_core(a0, q0->mult, q0->round, q0->shift) + zp);
-  v[1] = dsp_ssat8(rq_core(a1, q1->mult, q1->round, q1->shift) + zp);
-  v[2] = dsp_ssat8(rq_core(a2, q2->mult, q2->round, q2->shift) + zp);
-  v[3] = dsp_ssat8(rq_core(a3, q3->mult, q3->round, q3->shift) + zp);
 }
 
 /* ---- input expansion ---------------------------------------------------------------------- */
@@ -177,7 +169,8 @@ static void expand(const int8_t *x, int32_t n, uint32_t *dst, int32_t stride, in
   }
   if (i < n) {
     int8_t t[4] = {0, 0, 0, 0};
-    memcpy(t, x + i, (size_t)(n - i));
+    int32_t j;
+    for (j = 0; i + j < n; ++j) t[j] = x[i + j];
     dst[0] = dsp_even(ld32(t));
     dst[odd] = dsp_odd(ld32(t));
   }
@@ -275,62 +268,12 @@ static void expand_window(const edgeir_conv_s8_params *p, const int8_t *in, int3
     a11 = dsp_smlad(t, pb, a11);                                                              \
   } while (0)
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-/* One 4-group in assembly: the weights and both pixels' words loaded with post-increment,
- * 15 instructions for 16 MACs (gcc 12 spills one register of the C and adds the pointer
- * updates). */
-#define MAC_2X2_ASM                                                                           \
-  "ldrd %[wa], %[wb], [%[w]], #8\n\t"                                                        \
-  "ldrd %[pa], %[pb], [%[x]], #8\n\t"                                                        \
-  "sxtb16 %[t], %[wa]\n\t"                                                                   \
-  "smlad %[a00], %[t], %[pa], %[a00]\n\t"                                                    \
-  "smlad %[a10], %[t], %[pb], %[a10]\n\t"                                                    \
-  "sxtb16 %[t], %[wb]\n\t"                                                                   \
-  "smlad %[a01], %[t], %[pa], %[a01]\n\t"                                                    \
-  "smlad %[a11], %[t], %[pb], %[a11]\n\t"                                                    \
-  "ldrd %[pa], %[pb], [%[x]], #8\n\t"                                                        \
-  "sxtb16 %[t], %[wa], ror #8\n\t"                                                           \
-  "smlad %[a00], %[t], %[pa], %[a00]\n\t"                                                    \
-  "smlad %[a10], %[t], %[pb], %[a10]\n\t"                                                    \
-  "sxtb16 %[t], %[wb], ror #8\n\t"                                                           \
-  "smlad %[a01], %[t], %[pa], %[a01]\n\t"                                                    \
-  "smlad %[a11], %[t], %[pb], %[a11]\n\t"
-#endif
-
-/* acc[0..3] += the 2 x 2 block over g >= 1 groups (see DSP_STEP_2X2). On a DSP core one
- * loop of assembly, two groups a pass: 31 instructions for 32 MACs. */
-static inline __attribute__((always_inline)) void mac_2x2(const uint32_t *x, const int8_t *w_,
-                                                          int32_t g, int32_t *acc) {
+/* acc[0..3] += the 2 x 2 block over g >= 1 groups (see DSP_STEP_2X2): the path of the
+ * layers pairs_asm does not take (a narrower activation range, the general form) and of
+ * cores without the DSP extension; one group a pass keeps the code small. */
+static void mac_2x2(const uint32_t *x, const int8_t *w, int32_t g, int32_t *acc) {
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-  uint32_t wa, wb, t, pa, pb;
-  const int8_t *w = w_;
-  if (g & 1)
-    __asm__(MAC_2X2_ASM
-            : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
-              [x] "+r"(x), [w] "+r"(w), [wa] "=&r"(wa), [wb] "=&r"(wb), [t] "=&r"(t),
-              [pa] "=&r"(pa), [pb] "=&r"(pb)
-            :
-            : "memory");
-  if (g >= 2) {
-    int32_t n = g >> 1;
-    __asm__("1:\n\t" MAC_2X2_ASM MAC_2X2_ASM
-            "subs %[n], %[n], #1\n\t"
-            "bne 1b"
-            : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
-              [x] "+r"(x), [w] "+r"(w), [n] "+r"(n), [wa] "=&r"(wa), [wb] "=&r"(wb),
-              [t] "=&r"(t), [pa] "=&r"(pa), [pb] "=&r"(pb)
-            :
-            : "cc", "memory");
-  }
-#else
-  const int8_t *w = (const int8_t *)__builtin_assume_aligned(w_, 4);
-  for (; g >= 2; g -= 2, x += 8, w += 16) {
-    DSP_STEP_2X2(x, w);
-    DSP_STEP_2X2(x + 4, w + 8);
-  }
-  if (g) DSP_STEP_2X2(x, w);
-#endif
+  for (; g > 0; --g, x += 4, w += 8) DSP_STEP_2X2(x, w);
   acc[0] = a00;
   acc[1] = a01;
   acc[2] = a10;
@@ -361,14 +304,14 @@ static inline int8_t add_out(const dsp_sink *s, int32_t v, int32_t r) {
   const edgeir_add_s8_params *a = s->add;
   const edgeir_rq *q = s->out_rq;
   const int32_t sum = s->lut[v + 128] + s->lut[256 + 128 + r];
-  return (int8_t)edgeir_clamp_i32(rq_core(sum, q->mult, q->round, q->shift) + a->out_zp,
-                                  a->act_min, a->act_max);
+  return (int8_t)edgeir_clamp_i32(rq_core(sum, q->mult, q->round, q->shift), a->act_min,
+                                  a->act_max);
 }
 
 /* The requantized 2 x 2 block of channel pair q[0..1]: v = (ch0, px0), (ch0, px1),
  * (ch1, px0), (ch1, px1). The accumulators start at the bias (int32 addition wraps alike in
  * any order, so this equals adding it last). */
-static inline __attribute__((always_inline)) void block_2x2(int32_t *v, const uint32_t *x,
+static inline __attribute__((always_inline)) void block_2x2(int8_t *v, const uint32_t *x,
                                                             const int8_t *w, int32_t g,
                                                             const edgeir_rq *q, int32_t zp,
                                                             int32_t mode, int32_t lo,
@@ -377,56 +320,190 @@ static inline __attribute__((always_inline)) void block_2x2(int32_t *v, const ui
   acc[0] = acc[2] = q[0].bias;
   acc[1] = acc[3] = q[1].bias;
   mac_2x2(x, w, g, acc);
-  rq_4(v, acc[0], acc[2], acc[1], acc[3], &q[0], &q[0], &q[1], &q[1], zp, mode, lo, hi);
+  rq_4(v, acc, q, 1, zp, mode, lo, hi);
 }
 
-/* All output channels of pixels px0 and px1 (the two slots of x; px1 == px0 for an odd
- * last pixel, computed twice and written twice with the same bytes). The records are
- * padded to an even count, so an odd last channel loads without a condition (see run_sim on
- * the emulator's IT-block defect). */
-static void channels_2(const dsp_sink *s, const uint32_t *x, const int8_t *w, int32_t g,
-                       size_t px0, size_t px1) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* The channel pairs of a pixel pair in one routine of assembly (pairs_asm), for layers in
+ * the fast form with int8's full activation range (no `mode`). Its frame: */
+typedef struct {
+  int8_t *o0;         /* [0]  (channel 2i, pixel 0) goes to o0[2i]... */
+  const edgeir_rq *q; /* [4]  the records of the first pair */
+  int32_t d;          /* [8]  ...and (channel 2i, pixel 1) to o0[2i + d] */
+  const int8_t *w;    /* [12] the weights of the first pair */
+  const uint32_t *x;  /* [16] the expanded pixel pair */
+  int32_t g;          /* [20] 4-groups of the reduction, >= 1 */
+  int8_t *end;        /* [24] o0 + 2 * pairs, pairs >= 1 */
+} dsp_pairs;
+
+/* One 4-group: the pair buffer's four words in one LDM (pixel 0 even, pixel 1 even, pixel
+ * 0 odd, pixel 1 odd: r4-r7), the two channels' weight words (r8, r9), sign-extended into
+ * r10; accumulators r0 (channel 0, pixel 0), r1 (1, 0), r2 (0, 1), r3 (1, 1). 14
+ * instructions for 16 MACs. */
+#define PAIRS_GROUP                                                                           \
+  "ldm r11!, {r4, r5, r6, r7}\n\t"                                                           \
+  "ldrd r8, r9, [r12], #8\n\t"                                                               \
+  "sxtb16 r10, r8\n\t"                                                                       \
+  "smlad r0, r10, r4, r0\n\t"                                                                \
+  "smlad r2, r10, r5, r2\n\t"                                                                \
+  "sxtb16 r10, r9\n\t"                                                                       \
+  "smlad r1, r10, r4, r1\n\t"                                                                \
+  "smlad r3, r10, r5, r3\n\t"                                                                \
+  "sxtb16 r10, r8, ror #8\n\t"                                                               \
+  "smlad r0, r10, r6, r0\n\t"                                                                \
+  "smlad r2, r10, r7, r2\n\t"                                                                \
+  "sxtb16 r10, r9, ror #8\n\t"                                                               \
+  "smlad r1, r10, r6, r1\n\t"                                                                \
+  "smlad r3, r10, r7, r3\n\t"
+
+/* The group loop, four groups (GROUP) a pass, entered part-way for g % 4 groups first
+ * (TBB on g % 4; lr = passes). Every instruction of GROUP is 32 bits wide, so the table's
+ * halfword offsets are fixed. */
+#define GROUPS_4(GROUP)                                                                       \
+  "and r10, lr, #3\n\t"                                                                       \
+  "add lr, lr, #3\n\t"                                                                        \
+  "lsr lr, lr, #2\n\t"                                                                        \
+  "tbb [pc, r10]\n"                                                                           \
+  "6:\n\t"                                                                                    \
+  ".byte (2f - 6b) / 2, (5f - 6b) / 2, (4f - 6b) / 2, (3f - 6b) / 2\n"                        \
+  "2:\n\t" GROUP "3:\n\t" GROUP "4:\n\t" GROUP "5:\n\t" GROUP                                   \
+  "subs lr, lr, #1\n\t"                                                                       \
+  "bne 2b\n\t"
+
+/* The same, two groups a pass (where code size matters more than 1 instruction per 2
+ * groups). */
+#define GROUPS_2(GROUP)                                                                       \
+  "and r10, lr, #1\n\t"                                                                       \
+  "add lr, lr, #1\n\t"                                                                        \
+  "lsr lr, lr, #1\n\t"                                                                        \
+  "tbb [pc, r10]\n"                                                                           \
+  "6:\n\t"                                                                                    \
+  ".byte (2f - 6b) / 2, (3f - 6b) / 2\n"                                                      \
+  "2:\n\t" GROUP "3:\n\t" GROUP                                                                 \
+  "subs lr, lr, #1\n\t"                                                                       \
+  "bne 2b\n\t"
+
+/* One output: accumulator A through the record in r5 (mult), r6 (round), r7 (shift), the
+ * rq_core sequence, saturated and stored to ADDR. */
+#define PAIRS_OUT(A, ADDR)                                                                    \
+  "and r8, " A ", #0x80000000\n\t"                                                           \
+  "orr r8, r8, #0x40000000\n\t"                                                              \
+  "add r9, r6, " A ", asr #31\n\t"                                                           \
+  "smlal r8, r9, " A ", r5\n\t"                                                              \
+  "asr r9, r9, r7\n\t"                                                                       \
+  "ssat r9, #8, r9\n\t"                                                                      \
+  "strb r9, " ADDR "\n\t"
+
+/* The start of the assembly routines: the callee-saved registers and lr pushed, a frame of
+ * FRAME bytes (the saved registers and the frame keep sp 8-byte aligned). */
+#define ROUTINE_ENTRY(FRAME)                                                                  \
+  "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                                           \
+  "sub sp, sp, #" FRAME "\n\t"
+
+/* The end of a pass of pairs_asm and fc_quads_asm: the output (r10) and record (r11)
+ * pointers back to the frame, the next pass until the output reaches the frame's end
+ * pointer (at byte offset END), then the frame (FRAME bytes) and the saved registers
+ * released. */
+#define ROUTINE_NEXT(END, FRAME)                                                              \
+  "stm sp, {r10, r11}\n\t"                                                                    \
+  "ldr lr, [sp, #" END "]\n\t"                                                                \
+  "cmp r10, lr\n\t"                                                                           \
+  "bne 1b\n\t"                                                                                \
+  "add sp, sp, #" FRAME "\n\t"                                                                \
+  "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
+
+/* Per pair: the biases into the four accumulators; the groups (GROUPS_4: the loop costs 2
+ * instructions per 64 MACs); the four outputs; all
+ * registers but sp and pc in use inside the loop, so the pointers live in the frame (the
+ * weights' pointer r12 runs on from pair to pair). gcc 12 cannot allocate 14 registers
+ * around inline assembly; this is the one naked routine of the kernels. */
+static __attribute__((naked, noinline)) void pairs_asm(const dsp_pairs *job __attribute__((unused))) {
+  __asm__(
+      ROUTINE_ENTRY("28")
+      "ldm r0, {r1, r2, r3, r4, r5, r6, r7}\n\t"
+      "stm sp, {r1, r2, r3, r4, r5, r6, r7}\n\t"
+      "mov r12, r4\n"
+      "1:\n\t"
+      "ldr r11, [sp, #4]\n\t"
+      "ldr r0, [r11]\n\t"
+      "ldr r1, [r11, #16]\n\t"
+      "mov r2, r0\n\t"
+      "mov r3, r1\n\t"
+      "ldrd r11, lr, [sp, #16]\n\t" GROUPS_4(PAIRS_GROUP)
+      "ldm sp, {r10, r11, lr}\n\t"
+      "ldm r11!, {r4, r5, r6, r7}\n\t" PAIRS_OUT("r0", "[r10]") PAIRS_OUT("r2", "[r10, lr]")
+      "ldm r11!, {r4, r5, r6, r7}\n\t"
+      "add r10, r10, #1\n\t" PAIRS_OUT("r1", "[r10]") PAIRS_OUT("r3", "[r10, lr]")
+      "add r10, r10, #1\n\t" ROUTINE_NEXT("24", "28"));
+}
+#endif
+
+/* channels_2 in C: the layers with a `mode` (and every layer on cores without DSP). */
+static DSP_COLD __attribute__((noinline)) void channels_2_c(const dsp_sink *s,
+                                                            const uint32_t *x, const int8_t *w,
+                                                            int32_t g, int8_t *o0, int8_t *o1,
+                                                            int32_t mode) {
   const edgeir_conv_s8_params *p = s->p;
-  const int32_t out_c = p->win.out_c, zp = p->out_zp, lo = p->act_min, hi = p->act_max;
-  const int32_t mode = rq_mode(s->rq, lo, hi);
+  const int32_t out_c = p->win.out_c;
   const edgeir_rq *q = s->rq;
-  int8_t *o0 = s->out + px0 * (size_t)out_c, *o1 = s->out + px1 * (size_t)out_c;
   int32_t oc;
   for (oc = 0; oc < out_c; oc += 2, w += 8 * g, q += 2) {
-    int32_t v[4];
-    block_2x2(v, x, w, g, q, zp, mode, lo, hi);
-    o0[oc] = (int8_t)v[0];
-    o1[oc] = (int8_t)v[1];
+    int8_t v[4];
+    block_2x2(v, x, w, g, q, p->out_zp, mode, p->act_min, p->act_max);
+    o0[oc] = v[0];
+    o1[oc] = v[2];
     if (oc + 1 < out_c) {
-      o0[oc + 1] = (int8_t)v[2];
-      o1[oc + 1] = (int8_t)v[3];
+      o0[oc + 1] = v[1];
+      o1[oc + 1] = v[3];
     }
   }
 }
 
-/* The fused conv + add version of channels_2 for a pixel pair (px1 = px0 + 1), or for one
- * last pixel (`two` = 0: only px0 is written). Each residual element is read just before
- * its write (out may be the residual). */
+/* All output channels of pixels px0 and px1 (the two slots of x), requantized, to o0[oc] and
+ * o1[oc] (o1 == o0 for an odd last pixel: computed twice, written twice with the same
+ * bytes). The records are padded to an even count, so an odd last channel loads without a
+ * condition (see run_sim on the emulator's IT-block defect). */
+static void channels_2(const dsp_sink *s, const uint32_t *x, const int8_t *w, int32_t g,
+                       int8_t *o0, int8_t *o1) {
+  const edgeir_conv_s8_params *p = s->p;
+  const int32_t mode = rq_mode(s->rq, p->act_min, p->act_max);
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+  const int32_t out_c = p->win.out_c;
+  const edgeir_rq *q = s->rq;
+  if (!mode) {
+    const int32_t pairs = out_c / 2;
+    const int8_t *w_odd = w + (size_t)8 * (size_t)g * (size_t)pairs;
+    if (pairs) {
+      const dsp_pairs job = {o0, q, (int32_t)(o1 - o0), w, x, g, o0 + 2 * pairs};
+      pairs_asm(&job);
+    }
+    if (out_c & 1) { /* with the padding channel, into t: (oc, px0), pad, (oc, px1), pad */
+      int8_t t[4];
+      const dsp_pairs job = {t, q + 2 * pairs, 2, w_odd, x, g, t + 2};
+      pairs_asm(&job);
+      o0[out_c - 1] = t[0];
+      o1[out_c - 1] = t[2];
+    }
+    return;
+  }
+#endif
+  channels_2_c(s, x, w, g, o0, o1, mode);
+}
+
+/* The fused conv + add version for a pixel pair (px1 = px0 + 1), or for one last pixel
+ * (`two` = 0: only px0 is written): the convolution's requantized pair in `conv` (2 *
+ * out_c bytes), then the add. Each residual element is read just before its write (out
+ * may be the residual). */
 static __attribute__((noinline)) void channels_2_add(const dsp_sink *s, const uint32_t *x,
                                                     const int8_t *w, int32_t g, size_t px0,
-                                                    int32_t two) {
-  const edgeir_conv_s8_params *p = s->p;
-  const int32_t out_c = p->win.out_c, zp = p->out_zp, lo = p->act_min, hi = p->act_max;
-  const int32_t mode = rq_mode(s->rq, lo, hi);
-  const edgeir_rq *q = s->rq;
-  int8_t *o0 = s->out + px0 * (size_t)out_c, *o1 = o0 + out_c;
-  const int8_t *r0 = s->residual + px0 * (size_t)out_c, *r1 = r0 + out_c;
-  int32_t oc;
-  for (oc = 0; oc < out_c; oc += 2, w += 8 * g, q += 2) {
-    int32_t v[4];
-    block_2x2(v, x, w, g, q, zp, mode, lo, hi);
-    o0[oc] = add_out(s, v[0], r0[oc]);
-    if (two) o1[oc] = add_out(s, v[1], r1[oc]);
-    if (oc + 1 < out_c) {
-      o0[oc + 1] = add_out(s, v[2], r0[oc + 1]);
-      if (two) o1[oc + 1] = add_out(s, v[3], r1[oc + 1]);
-    }
-  }
+                                                    int32_t two, int8_t *conv) {
+  const int32_t out_c = s->p->win.out_c;
+  int8_t *o = s->out + px0 * (size_t)out_c;
+  const int8_t *r = s->residual + px0 * (size_t)out_c;
+  const int32_t n = two ? 2 * out_c : out_c;
+  int32_t i;
+  channels_2(s, x, w, g, conv, conv + out_c);
+  for (i = 0; i < n; ++i) o[i] = add_out(s, conv[i], r[i]);
 }
 
 /* ---- convolutions -------------------------------------------------------------------------- */
@@ -444,6 +521,7 @@ static inline __attribute__((always_inline)) void conv_pixels(const dsp_sink *s,
   const size_t pixels = (size_t)wn->batch * (size_t)hw;
   uint32_t *x = (uint32_t *)(void *)scratch;          /* 4 * g words */
   int8_t *stage = scratch + (size_t)16 * (size_t)g;   /* 4 * g bytes (in_c % 4 != 0) */
+  int8_t *conv = stage + (wn->in_c & 3 ? 4 * g : 0);  /* 2 * out_c bytes (add) */
   size_t px;
   if (wn->in_c & 3) /* the padding of the last group: zero weights, but read */
     for (px = (size_t)k; px < (size_t)(4 * g); ++px) stage[px] = 0;
@@ -454,9 +532,9 @@ static inline __attribute__((always_inline)) void conv_pixels(const dsp_sink *s,
     expand_window(s->p, in, b0, r0 / wn->out_w, r0 % wn->out_w, x, 4, 2, stage);
     expand_window(s->p, in, b1, r1 / wn->out_w, r1 % wn->out_w, x + 1, 4, 2, stage);
     if (!add)
-      channels_2(s, x, w, g, px, q);
+      channels_2(s, x, w, g, s->out + px * (size_t)wn->out_c, s->out + q * (size_t)wn->out_c);
     else
-      channels_2_add(s, x, w, g, px, q != px);
+      channels_2_add(s, x, w, g, px, q != px, conv);
   }
 }
 
@@ -490,7 +568,7 @@ static void pointwise(const edgeir_conv_s8_params *p, const int8_t *in, const in
     const size_t q = two ? px + 1 : px;   /* an odd last pixel fills both slots */
     expand(in + px * (size_t)c, c, x, 4, 2);
     expand(in + q * (size_t)c, c, x + 1, 4, 2);
-    channels_2(&s, x, w, g, px, q);
+    channels_2(&s, x, w, g, out + px * (size_t)p->win.out_c, out + q * (size_t)p->win.out_c);
   }
 }
 
@@ -519,44 +597,10 @@ void edgeir_pointwise_conv_s8_dsp_reverse(const edgeir_conv_s8_params *p, const 
     a3 = dsp_smlad(dsp_odd(w3), (po), dsp_smlad(dsp_even(w3), (pe), a3));                    \
   } while (0)
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#define FC_4_ASM_HALF(A, B)                                                                   \
-  "ldrd %[wa], %[wb], [%[w]], #8\n\t"                                                        \
-  "sxtb16 %[t], %[wa]\n\t"                                                                   \
-  "smlad %[" A "], %[t], %[xe], %[" A "]\n\t"                                                \
-  "sxtb16 %[t], %[wa], ror #8\n\t"                                                           \
-  "smlad %[" A "], %[t], %[xo], %[" A "]\n\t"                                                \
-  "sxtb16 %[t], %[wb]\n\t"                                                                   \
-  "smlad %[" B "], %[t], %[xe], %[" B "]\n\t"                                                \
-  "sxtb16 %[t], %[wb], ror #8\n\t"                                                           \
-  "smlad %[" B "], %[t], %[xo], %[" B "]\n\t"
-#endif
-
 /* a0..a3 += four output channels of one input row over g >= 1 whole groups, the row's int8
  * words sign-extended on the fly (an int16 copy of the row would cost 2 * in_features bytes
- * of RAM: the fully connected layers of small models are where RAM is tightest). On a DSP
- * core one loop of assembly, two groups a pass: 43 instructions for 32 MACs. */
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#define FC_4_ASM                                                                              \
-  "ldr %[xo], [%[x]], #4\n\t"                                                                \
-  "sxtb16 %[xe], %[xo]\n\t"                                                                  \
-  "sxtb16 %[xo], %[xo], ror #8\n\t" FC_4_ASM_HALF("a0", "a1") FC_4_ASM_HALF("a2", "a3")
-#define FC_4_OPERANDS                                                                         \
-  : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(fx), [w] "+r"(fw),  \
-    [g] "+r"(fg), [xe] "=&r"(xe), [xo] "=&r"(xo), [wa] "=&r"(wa), [wb] "=&r"(wb),            \
-    [t] "=&r"(t)                                                                              \
-  :                                                                                           \
-  : "cc", "memory"
-#define FC_4(x_, w_, g_)                                                                      \
-  do {                                                                                        \
-    const int8_t *fx = (x_), *fw = (w_);                                                      \
-    int32_t fg = (g_);                                                                        \
-    uint32_t xe, xo, wa, wb, t;                                                               \
-    if (fg & 1) __asm__(FC_4_ASM FC_4_OPERANDS);                                              \
-    fg >>= 1;                                                                                 \
-    if (fg) __asm__("1:\n\t" FC_4_ASM FC_4_ASM "subs %[g], %[g], #1\n\tbne 1b" FC_4_OPERANDS); \
-  } while (0)
-#else
+ * of RAM: the fully connected layers of small models are where RAM is tightest): the path
+ * of the rows fc_quads_asm does not take. */
 #define FC_4(x_, w_, g_)                                                                      \
   do {                                                                                        \
     const int8_t *fx = (x_), *fw = (w_);                                                        \
@@ -566,15 +610,84 @@ void edgeir_pointwise_conv_s8_dsp_reverse(const edgeir_conv_s8_params *p, const 
       FC_STEP_4(dsp_even(v), dsp_odd(v), fw);                                                  \
     }                                                                                         \
   } while (0)
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* The whole channel quads of one row in one routine of assembly (fc_quads_asm), for rows of
+ * whole 4-groups and layers in the fast form without a narrower activation range. Its
+ * frame: */
+typedef struct {
+  int8_t *y;          /* [0]  outputs of the first quad */
+  const edgeir_rq *q; /* [4]  their records */
+  const int8_t *x;    /* [8]  the input row */
+  int32_t g;          /* [12] its 4-groups, >= 1 */
+  int8_t *end;        /* [16] y + 4 * quads, quads >= 1 */
+  const int8_t *w;    /* [20] the weights of the first quad */
+} dsp_quads;
+
+/* One 4-group of a quad: the input word sign-extended (r8: bytes 0 and 2, r9: 1 and 3), the
+ * four channels' words in one LDM (r4-r7), each sign-extended in place after its even half
+ * went through r10; accumulators r0-r3. 20 instructions for 16 MACs. */
+#define QUAD_CHANNEL(W, A)                                                                    \
+  "sxtb16 r10, " W "\n\t"                                                                    \
+  "smlad " A ", r10, r8, " A "\n\t"                                                          \
+  "sxtb16 " W ", " W ", ror #8\n\t"                                                          \
+  "smlad " A ", " W ", r9, " A "\n\t"
+#define QUADS_GROUP                                                                           \
+  "ldr r9, [r11], #4\n\t"                                                                    \
+  "ldm r12!, {r4, r5, r6, r7}\n\t"                                                           \
+  "sxtb16 r8, r9\n\t"                                                                        \
+  "sxtb16 r9, r9, ror #8\n\t" QUAD_CHANNEL("r4", "r0") QUAD_CHANNEL("r5", "r1")              \
+      QUAD_CHANNEL("r6", "r2") QUAD_CHANNEL("r7", "r3")
+
+static __attribute__((naked, noinline)) void fc_quads_asm(const dsp_quads *job
+                                                          __attribute__((unused))) {
+  __asm__(
+      ROUTINE_ENTRY("20")
+      "ldm r0, {r1, r2, r3, r4, r5, r12}\n\t"
+      "stm sp, {r1, r2, r3, r4, r5}\n"
+      "1:\n\t"
+      "ldr r11, [sp, #4]\n\t"
+      "ldr r0, [r11]\n\t"
+      "ldr r1, [r11, #16]\n\t"
+      "ldr r2, [r11, #32]\n\t"
+      "ldr r3, [r11, #48]\n\t"
+      "ldrd r11, lr, [sp, #8]\n\t" GROUPS_2(QUADS_GROUP)
+      "ldm sp, {r10, r11}\n\t"
+      "ldm r11!, {r4, r5, r6, r7}\n\t" PAIRS_OUT("r0", "[r10]")
+      "ldm r11!, {r4, r5, r6, r7}\n\t" PAIRS_OUT("r1", "[r10, #1]")
+      "ldm r11!, {r4, r5, r6, r7}\n\t" PAIRS_OUT("r2", "[r10, #2]")
+      "ldm r11!, {r4, r5, r6, r7}\n\t" PAIRS_OUT("r3", "[r10, #3]")
+      "add r10, r10, #4\n\t" ROUTINE_NEXT("16", "20"));
+}
 #endif
+
+/* The quads of one row from w, q on in C: n outputs to y. */
+static DSP_COLD __attribute__((noinline)) void fc_c(const edgeir_fc_s8_params *p,
+                                                    const int8_t *x, const int8_t *tail,
+                                                    const int8_t *w, const edgeir_rq *q,
+                                                    int8_t *y, int32_t n, int32_t mode) {
+  const int32_t k = p->in_features, full = k / 4, g = (k + 3) / 4;
+  int32_t o, i;
+  for (o = 0; o < n; o += 4, w += 16 * g, q += 4) {
+    int32_t a0 = q[0].bias, a1 = q[1].bias, a2 = q[2].bias, a3 = q[3].bias, seg;
+    int8_t v[4];
+    for (seg = 0; seg < 2; ++seg) /* the whole groups, then a partial last one */
+      if (seg ? full < g : full > 0)
+        FC_4(seg ? tail : x, seg ? w + 16 * full : w, seg ? 1 : full);
+    {
+      const int32_t acc[4] = {a0, a1, a2, a3};
+      rq_4(v, acc, q, 3, p->out_zp, mode, p->act_min, p->act_max);
+    }
+    for (i = 0; i < 4 && o + i < n; ++i) y[o + i] = v[i];
+  }
+}
 
 /* Weights in the fully connected DSP layout: output channels in quads (padded with zero
  * filters), per quad the reduction in 4-groups, [out/4][k4/4][4][4]; 4 * out/4 records. */
 void edgeir_fc_s8_dsp(const edgeir_fc_s8_params *p, const int8_t *in, const int8_t *w,
                       const edgeir_rq *rq, int8_t *out) {
-  const int32_t k = p->in_features, n = p->out_features, full = k / 4, g = (k + 3) / 4;
-  const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max;
-  const int32_t mode = rq_mode(rq, lo, hi);
+  const int32_t k = p->in_features, n = p->out_features, full = k / 4;
+  const int32_t mode = rq_mode(rq, p->act_min, p->act_max);
   int32_t b, o;
   for (b = 0; b < p->batch; ++b) {
     const int8_t *x = in + (size_t)b * (size_t)k, *wp = w;
@@ -583,22 +696,18 @@ void edgeir_fc_s8_dsp(const edgeir_fc_s8_params *p, const int8_t *in, const int8
     int8_t tail[4] = {0, 0, 0, 0}; /* a partial last group of the row, zero padded */
     int32_t i;
     for (i = 4 * full; i < k; ++i) tail[i - 4 * full] = x[i];
-    for (o = 0; o < n; o += 4, wp += 16 * g, q += 4) {
-      int32_t a0 = q[0].bias, a1 = q[1].bias, a2 = q[2].bias, a3 = q[3].bias;
-      int32_t v[4];
-      if (full) FC_4(x, wp, full);
-      if (full < g) FC_4(tail, wp + 16 * full, 1);
-      rq_4(v, a0, a1, a2, a3, &q[0], &q[1], &q[2], &q[3], zp, mode, lo, hi);
-      y[o] = (int8_t)v[0];
-      if (o + 4 <= n) {
-        y[o + 1] = (int8_t)v[1];
-        y[o + 2] = (int8_t)v[2];
-        y[o + 3] = (int8_t)v[3];
-      } else {
-        if (o + 1 < n) y[o + 1] = (int8_t)v[1];
-        if (o + 2 < n) y[o + 2] = (int8_t)v[2];
-      }
+    o = 0;
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    if (!mode && 4 * full == k && n >= 4) {
+      const int32_t quads = n / 4, g = full;
+      const dsp_quads job = {y, q, x, g, y + 4 * quads, wp};
+      fc_quads_asm(&job);
+      o = 4 * quads;
+      wp += (size_t)16 * (size_t)g * (size_t)quads;
+      q += o;
     }
+#endif
+    if (o < n) fc_c(p, x, tail, wp, q, y + o, n - o, mode);
   }
 }
 
@@ -659,18 +768,11 @@ void edgeir_fc_s8_dsp(const edgeir_fc_s8_params *p, const int8_t *in, const int8
 static inline void dw_store(int8_t *o, int32_t nc, const edgeir_rq *q, int32_t a0, int32_t a1,
                             int32_t a2, int32_t a3, const edgeir_conv_s8_params *p,
                             int32_t mode) {
-  int32_t v[4];
-  rq_4(v, a0, a1, a2, a3, &q[0], &q[1], &q[2], &q[3], p->out_zp, mode, p->act_min,
-       p->act_max);
-  o[0] = (int8_t)v[0];
-  if (nc == 4) {
-    o[1] = (int8_t)v[1];
-    o[2] = (int8_t)v[2];
-    o[3] = (int8_t)v[3];
-  } else {
-    if (nc > 1) o[1] = (int8_t)v[1];
-    if (nc > 2) o[2] = (int8_t)v[2];
-  }
+  const int32_t acc[4] = {a0, a1, a2, a3};
+  int8_t v[4];
+  int32_t i;
+  rq_4(v, acc, q, 3, p->out_zp, mode, p->act_min, p->act_max);
+  for (i = 0; i < nc; ++i) o[i] = v[i];
 }
 
 /* One output row of a whole channel group (4 channels) for a 3x3 kernel with dilation 1
@@ -680,8 +782,7 @@ static inline void dw_store(int8_t *o, int32_t nc, const edgeir_rq *q, int32_t a
  * of the C version). */
 static inline __attribute__((always_inline)) void dw3_row(
     const uint32_t *r0, const uint32_t *r1, const uint32_t *r2, const int32_t *wg,
-    const edgeir_rq *q, int32_t step, int8_t *o, int32_t out_w, int32_t c_n, int32_t zp,
-    int lean) {
+    const edgeir_rq *q, int32_t step, int8_t *o, int32_t out_w, int32_t c_n, int lean) {
   int8_t *const end = o + (size_t)out_w * (size_t)c_n;
   const int32_t px = lean ? 1 : 2; /* words a ring pixel */
   for (; o != end; o += c_n, r0 += step, r1 += step, r2 += step) {
@@ -704,24 +805,133 @@ static inline __attribute__((always_inline)) void dw3_row(
     DW_TAP_PX(r2 + px, wg + 14, lean);
     DW_TAP_PX(r2 + 2 * px, wg + 16, lean);
 #endif
-    o[0] = (int8_t)dsp_ssat8(rq_core(a0, q[0].mult, q[0].round, q[0].shift) + zp);
-    o[1] = (int8_t)dsp_ssat8(rq_core(a1, q[1].mult, q[1].round, q[1].shift) + zp);
-    o[2] = (int8_t)dsp_ssat8(rq_core(a2, q[2].mult, q[2].round, q[2].shift) + zp);
-    o[3] = (int8_t)dsp_ssat8(rq_core(a3, q[3].mult, q[3].round, q[3].shift) + zp);
+    o[0] = (int8_t)dsp_ssat8(rq_core(a0, q[0].mult, q[0].round, q[0].shift));
+    o[1] = (int8_t)dsp_ssat8(rq_core(a1, q[1].mult, q[1].round, q[1].shift));
+    o[2] = (int8_t)dsp_ssat8(rq_core(a2, q[2].mult, q[2].round, q[2].shift));
+    o[3] = (int8_t)dsp_ssat8(rq_core(a3, q[3].mult, q[3].round, q[3].shift));
   }
 }
 
 /* The two ring formats, each one loop (the format is a constant inside). */
-static __attribute__((noinline)) void dw3_row_fast(const uint32_t *const *r, const int32_t *wg,
-                                                   const edgeir_rq *q, int32_t step, int8_t *o,
-                                                   int32_t out_w, int32_t c_n, int32_t zp) {
-  dw3_row(r[0], r[1], r[2], wg, q, step, o, out_w, c_n, zp, 0);
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* dw3_row over the sign-extended ring in one routine of assembly (the requantization too;
+ * gcc 12 spills around the taps' 12 live registers). Its job: */
+typedef struct {
+  const uint32_t *r0, *r1, *r2; /* the three rows, at the row's first window */
+  const int32_t *w;             /* the group's 9 taps, two words each */
+  const edgeir_rq *q;           /* the group's 4 records */
+  int32_t step;                 /* bytes from one window to the next */
+  int8_t *o;                    /* the first output pixel's 4 channels */
+  int32_t c_n;                  /* bytes from one output pixel to the next */
+  int8_t *end;                  /* o + out_w * c_n, out_w >= 1 */
+} dw3_job;
+
+/* One tap: the pixel at byte offset X of row register P, the weights at byte offset W. */
+#define DW3_TAP(P, X, W)                                                                      \
+  "ldrd r4, r5, [" P ", #" X "]\n\t"                                                         \
+  "ldrd r6, r7, [r11, #" W "]\n\t"                                                           \
+  "smlabb r0, r4, r6, r0\n\t"                                                                \
+  "smlatt r2, r4, r6, r2\n\t"                                                                \
+  "smlabb r1, r5, r7, r1\n\t"                                                                \
+  "smlatt r3, r5, r7, r3\n\t"
+/* Channel A's output through the record loaded from lr (r5 mult, r6 round, r7 shift). */
+#define DW3_OUT(A)                                                                            \
+  "ldm lr!, {r4, r5, r6, r7}\n\t"                                                            \
+  "and r4, " A ", #0x80000000\n\t"                                                           \
+  "orr r4, r4, #0x40000000\n\t"                                                              \
+  "add r11, r6, " A ", asr #31\n\t"                                                          \
+  "smlal r4, r11, " A ", r5\n\t"                                                             \
+  "asr " A ", r11, r7\n\t"                                                                   \
+  "ssat " A ", #8, " A "\n\t"
+
+/* Frame: [0..12] the four biases, [16] q, [20] w, [24] c_n, [28] step, [32] end; rows in
+ * r8-r10, weights r11, output r12, accumulators r0-r3. 97 instructions an output pixel of
+ * four channels (54 of them the taps). */
+static __attribute__((naked, noinline)) void dw3_fast_asm(const dw3_job *job
+                                                          __attribute__((unused))) {
+  __asm__(
+      ROUTINE_ENTRY("36")
+      "ldm r0, {r4, r5, r6, r7, r8, r9, r10, r11, r12}\n\t"
+      "ldr r0, [r8]\n\t"
+      "ldr r1, [r8, #16]\n\t"
+      "ldr r2, [r8, #32]\n\t"
+      "ldr r3, [r8, #48]\n\t"
+      "stm sp, {r0, r1, r2, r3}\n\t"
+      "str r8, [sp, #16]\n\t"
+      "str r7, [sp, #20]\n\t"
+      "str r11, [sp, #24]\n\t"
+      "str r9, [sp, #28]\n\t"
+      "str r12, [sp, #32]\n\t"
+      "mov r12, r10\n\t"
+      "mov r8, r4\n\t"
+      "mov r9, r5\n\t"
+      "mov r10, r6\n\t"
+      "mov r11, r7\n"
+      "1:\n\t"
+      "ldm sp, {r0, r1, r2, r3}\n\t" DW3_TAP("r8", "0", "0") DW3_TAP("r8", "8", "8")
+      DW3_TAP("r8", "16", "16") DW3_TAP("r9", "0", "24") DW3_TAP("r9", "8", "32")
+      DW3_TAP("r9", "16", "40") DW3_TAP("r10", "0", "48") DW3_TAP("r10", "8", "56")
+      DW3_TAP("r10", "16", "64")
+      "ldr lr, [sp, #16]\n\t" DW3_OUT("r0") DW3_OUT("r1") DW3_OUT("r2") DW3_OUT("r3")
+      "strb r0, [r12]\n\t"
+      "strb r1, [r12, #1]\n\t"
+      "strb r2, [r12, #2]\n\t"
+      "strb r3, [r12, #3]\n\t"
+      "ldrd r11, lr, [sp, #20]\n\t"
+      "add r12, r12, lr\n\t"
+      "ldr lr, [sp, #28]\n\t"
+      "add r8, r8, lr\n\t"
+      "add r9, r9, lr\n\t"
+      "add r10, r10, lr\n\t"
+      "ldr lr, [sp, #32]\n\t"
+      "cmp r12, lr\n\t"
+      "bne 1b\n\t"
+      "add sp, sp, #36\n\t"
+      "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#endif
+
+static inline void dw3_row_fast(const uint32_t *const *r, const int32_t *wg, const edgeir_rq *q,
+                                int32_t step, int8_t *o, int32_t out_w, int32_t c_n) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+  const dw3_job job = {r[0], r[1], r[2], wg, q, 4 * step, o, c_n,
+                       o + (size_t)out_w * (size_t)c_n};
+  dw3_fast_asm(&job);
+#else
+  dw3_row(r[0], r[1], r[2], wg, q, step, o, out_w, c_n, 0);
+#endif
 }
 
 static __attribute__((noinline)) void dw3_row_lean(const uint32_t *const *r, const int32_t *wg,
                                                    const edgeir_rq *q, int32_t step, int8_t *o,
-                                                   int32_t out_w, int32_t c_n, int32_t zp) {
-  dw3_row(r[0], r[1], r[2], wg, q, step, o, out_w, c_n, zp, 1);
+                                                   int32_t out_w, int32_t c_n) {
+  dw3_row(r[0], r[1], r[2], wg, q, step, o, out_w, c_n, 1);
+}
+
+/* One input row of a channel group (nc <= 4 channels, the missing ones 0) into its ring
+ * row: n pixels, raw (lean) or sign-extended into two words. */
+static __attribute__((noinline)) void ring_row(uint32_t *dst, const int8_t *src, int32_t n,
+                                               int32_t c_n, int32_t nc, int lean) {
+  const int8_t *const end = src + (size_t)n * (size_t)c_n;
+  if (nc < 4) { /* the last, partial group */
+    for (; src != end; src += c_n, dst += lean ? 1 : 2) {
+      int8_t t[4] = {0, 0, 0, 0};
+      int32_t i;
+      uint32_t v;
+      for (i = 0; i < nc; ++i) t[i] = src[i];
+      v = ld32(t);
+      dst[0] = lean ? v : (uint32_t)dsp_even(v);
+      if (!lean) dst[1] = dsp_odd(v);
+    }
+  } else if (lean) {
+    for (; src != end; src += c_n) *dst++ = ld32(src);
+  } else {
+    for (; src != end; src += c_n, dst += 2) {
+      const uint32_t v = ld32(src);
+      dst[0] = dsp_even(v);
+      dst[1] = dsp_odd(v);
+    }
+  }
 }
 
 /* Depthwise (multiplier 1) with the in-place contract of edgeir_depthwise_conv_s8_inplace,
@@ -764,33 +974,19 @@ static void depthwise_dsp(const edgeir_conv_s8_params *p, const int8_t *in, cons
         int32_t need = iy0 + (k_h - 1) * d_h + 1;
         int8_t *o = out_b + (size_t)y * (size_t)(out_w * c_n) + c;
         if (need > in_h) need = in_h;
-        for (; copied < need; ++copied) { /* save rows before any write reaches them */
-          uint32_t *dst = rows + (size_t)(copied % ring) * (size_t)row + (size_t)(pad_l * px);
-          const int8_t *src = in_b + (size_t)copied * (size_t)(in_w * c_n) + c;
-          for (i = 0; i < in_w; ++i, src += c_n, dst += px) {
-            uint32_t v;
-            if (nc == 4) {
-              v = ld32(src);
-            } else { /* the last, partial group: its missing channels are 0 */
-              int8_t t[4] = {0, 0, 0, 0};
-              memcpy(t, src, (size_t)nc);
-              v = ld32(t);
-            }
-            if (lean) {
-              dst[0] = v;
-            } else {
-              dst[0] = dsp_even(v);
-              dst[1] = dsp_odd(v);
-            }
-          }
-        }
+        for (; copied < need; ++copied) /* save rows before any write reaches them */
+          ring_row(rows + (size_t)(copied % ring) * (size_t)row + (size_t)(pad_l * px),
+                   in_b + (size_t)copied * (size_t)(in_w * c_n) + c, in_w, c_n, nc, lean);
         if (fast) {
           const uint32_t *r[3];
           for (ky = 0; ky < 3; ++ky) {
             const int32_t iy = iy0 + ky * d_h;
             r[ky] = iy >= 0 && iy < in_h ? rows + (size_t)(iy % ring) * (size_t)row : zrow;
           }
-          (lean ? dw3_row_lean : dw3_row_fast)(r, wg, q, px * s_w, o, out_w, c_n, p->out_zp);
+          if (lean)
+            dw3_row_lean(r, wg, q, s_w, o, out_w, c_n);
+          else
+            dw3_row_fast(r, wg, q, 2 * s_w, o, out_w, c_n);
           if (mode & RQ_CLAMP) /* a narrower activation range than int8's */
             for (x = 0; x < out_w; ++x)
               for (i = 0; i < 4; ++i) {

@@ -67,10 +67,10 @@ class RunResult:
 
 
 def _dump_profile(path: str, per_block: dict[int, int], elf: _Elf) -> None:
-    """EDGEIR_SIM_PROFILE=FILE (for kernel work): the hottest blocks, with their function
+    """EDGEIR_SIM_PROFILE=FILE (for kernel work): every block, hottest first, with its function
     and the instructions they executed, written when the process exits."""
     lines = [f"0x{address:08x} {n:>12,} {elf.where(address)}"
-             for address, n in sorted(per_block.items(), key=lambda kv: -kv[1])[:60]]
+             for address, n in sorted(per_block.items(), key=lambda kv: -kv[1])]
     Path(path).write_text("\n".join(lines) + "\n")
 
 
