@@ -34,7 +34,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path("/work/shared/models")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
 LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
 LIGHT_MODELS = ("resnet50", "densenet121", "inception_v1", "inception_v2")
 CHAIN_LAYERS = (5, 25, 50, 100, 250, 500, 1000)     # 2 nodes per layer

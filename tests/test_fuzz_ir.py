@@ -41,7 +41,7 @@ from compiler.verify import verify
 pytestmark = pytest.mark.slow
 
 TESTS = Path(__file__).parent
-MODELS = Path("/work/shared/models")
+MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 FILENAME = "fuzz.ir"
 
 # Seeds printed from the shared models: (model, pipeline run on it before printing).

@@ -43,7 +43,7 @@ from compiler.frontends.onnx_import import CONVERTERS, FOLD_ONLY, import_model
 
 pytestmark = pytest.mark.slow
 
-MODELS = Path("/work/shared/models")
+MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 NAMES = ["kws_fp32", "kws_qdq", "ad_fp32", "ad_qdq", "resnet8_fp32", "resnet8_qdq",
          "vww_fp32", "vww_qdq"]
 COMPILED = {"kws_fp32", "kws_qdq", "ad_qdq", "resnet8_qdq"}  # cheap enough to compile

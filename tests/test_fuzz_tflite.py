@@ -44,7 +44,7 @@ from compiler.cli import load_model
 
 pytestmark = pytest.mark.slow
 
-MODELS = Path("/work/shared/models")
+MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 NAMES = ["kws_int8", "ad_int8", "resnet8_int8", "vww_int8", "ad_fp32", "resnet8_fp32",
          "vww_fp32", "kws_fp32"]
 COMPILED = {"kws_int8", "ad_int8", "resnet8_int8", "ad_fp32"}  # cheap enough to compile

@@ -14,7 +14,7 @@ from compiler.frontends.onnx_import import load_onnx
 from compiler.ir import Graph
 from compiler.pipeline import parse_pipeline, run_pipeline
 
-MODELS_DIR = Path("/work/shared/models")
+MODELS_DIR = Path(__file__).resolve().parents[2] / "shared" / "models"
 PIPELINE = "canonicalize,fold-batchnorm,fuse-activation,fold-pad,to-nhwc"
 
 # Total MACs of conv2d / gemm / matmul / conv_transpose2d nodes.

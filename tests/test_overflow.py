@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -32,6 +33,7 @@ from compiler.ops.qnn import add_params
 from compiler.quant import arith
 from compiler.text import parse, print_graph
 
+MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 INT32_MAX, INT32_MIN = 2**31 - 1, -(2**31)
 X_ZP = -128
 TERM = 255 * 127   # (x - x_zp) * w at x = 127, w = 127: the largest product magnitude
@@ -395,7 +397,7 @@ def test_shared_models_pass_the_check(model, tmp_path):
     from compiler.pipeline import Instrumentation
 
     inst = Instrumentation()
-    graph = load_model(f"/work/shared/models/{model}")
+    graph = load_model(str(MODELS / model))
     # prune=None: keep the dead channels (the check must accept them as they are)
     compile_model(graph, tmp_path / "out", "net", "cortex-m4", instrument=inst, prune=None)
     stats = next(s for name, s in inst.stats if name == "lower-c")
@@ -451,7 +453,7 @@ def test_qdq_float_bias_that_does_not_fit_is_refused(tmp_path):
     1e-4, so a bias of 1e6 would need ~10^10."""
     from onnx import numpy_helper
 
-    model = onnx.load("/work/shared/models/kws_qdq.onnx")
+    model = onnx.load(str(MODELS / "kws_qdq.onnx"))
     conv = next(n for n in model.graph.node if n.name == "conv_0")
     model.graph.initializer.append(numpy_helper.from_array(np.full(64, 1e6, np.float32),
                                                            "big_bias"))
