@@ -736,14 +736,8 @@ void edgeir_fc_s8_dsp(const edgeir_fc_s8_params *p, const int8_t *in, const int8
   } while (0)
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-/* One tap in assembly: the pixel at byte offset X of row P, the weights at byte offset W. */
-#define DW_TAP_ASM(P, X, W)                                                                   \
-  "ldrd %[xe], %[xo], [%[" P "], #" X "]\n\t"                                                \
-  "ldrd %[we], %[wo], [%[w], #" W "]\n\t"                                                    \
-  "smlabb %[a0], %[xe], %[we], %[a0]\n\t"                                                    \
-  "smlatt %[a2], %[xe], %[we], %[a2]\n\t"                                                    \
-  "smlabb %[a1], %[xo], %[wo], %[a1]\n\t"                                                    \
-  "smlatt %[a3], %[xo], %[wo], %[a3]\n\t"
+/* One tap of the lean ring in assembly: the raw pixel word at byte offset X of row P,
+ * sign-extended, the weights at byte offset W (the fast ring has dw3_fast_asm). */
 #define DW_TAP_ASM_LEAN(P, X, W)                                                              \
   "ldr %[xo], [%[" P "], #" X "]\n\t"                                                        \
   "ldrd %[we], %[wo], [%[w], #" W "]\n\t"                                                    \
@@ -753,10 +747,12 @@ void edgeir_fc_s8_dsp(const edgeir_fc_s8_params *p, const int8_t *in, const int8
   "smlatt %[a2], %[xe], %[we], %[a2]\n\t"                                                    \
   "smlabb %[a1], %[xo], %[wo], %[a1]\n\t"                                                    \
   "smlatt %[a3], %[xo], %[wo], %[a3]\n\t"
-#define DW3_ASM(TAP, A, B)                                                                    \
-  TAP("r0", "0", "0") TAP("r0", A, "8") TAP("r0", B, "16") TAP("r1", "0", "24")               \
-  TAP("r1", A, "32") TAP("r1", B, "40") TAP("r2", "0", "48") TAP("r2", A, "56")               \
-  TAP("r2", B, "64")
+#define DW3_LEAN_ASM                                                                          \
+  DW_TAP_ASM_LEAN("r0", "0", "0") DW_TAP_ASM_LEAN("r0", "4", "8")                             \
+  DW_TAP_ASM_LEAN("r0", "8", "16") DW_TAP_ASM_LEAN("r1", "0", "24")                           \
+  DW_TAP_ASM_LEAN("r1", "4", "32") DW_TAP_ASM_LEAN("r1", "8", "40")                           \
+  DW_TAP_ASM_LEAN("r2", "0", "48") DW_TAP_ASM_LEAN("r2", "4", "56")                           \
+  DW_TAP_ASM_LEAN("r2", "8", "64")
 #define DW3_OPERANDS                                                                          \
   : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xe] "=&r"(xe),              \
     [xo] "=&r"(xo), [we] "=&r"(we), [wo] "=&r"(wo)                                            \
@@ -778,8 +774,8 @@ static inline void dw_store(int8_t *o, int32_t nc, const edgeir_rq *q, int32_t a
 /* One output row of a whole channel group (4 channels) for a 3x3 kernel with dilation 1
  * across: rows r0..r2 (from the row's first window on), `step` words from one window to the
  * next; outputs saturated to int8 only (the caller clamps a narrower activation range). On
- * a DSP core the nine taps are one block of assembly (gcc 12 spills the 12 live registers
- * of the C version). */
+ * a DSP core only the lean ring comes here (the fast one runs dw3_fast_asm); its nine taps
+ * are one block of assembly (gcc 12 spills the 12 live registers of the C version). */
 static inline __attribute__((always_inline)) void dw3_row(
     const uint32_t *r0, const uint32_t *r1, const uint32_t *r2, const int32_t *wg,
     const edgeir_rq *q, int32_t step, int8_t *o, int32_t out_w, int32_t c_n, int lean) {
@@ -788,12 +784,10 @@ static inline __attribute__((always_inline)) void dw3_row(
   for (; o != end; o += c_n, r0 += step, r1 += step, r2 += step) {
     int32_t a0 = q[0].bias, a1 = q[1].bias, a2 = q[2].bias, a3 = q[3].bias;
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-    uint32_t xe, xo, we, wo;
+    uint32_t xe, xo, we, wo; /* a DSP core runs the fast ring in dw3_fast_asm: lean here */
     (void)px;
-    if (lean)
-      __asm__(DW3_ASM(DW_TAP_ASM_LEAN, "4", "8") DW3_OPERANDS);
-    else
-      __asm__(DW3_ASM(DW_TAP_ASM, "8", "16") DW3_OPERANDS);
+    (void)lean;
+    __asm__(DW3_LEAN_ASM DW3_OPERANDS);
 #else
     DW_TAP_PX(r0, wg, lean);
     DW_TAP_PX(r0 + px, wg + 2, lean);
