@@ -1,8 +1,10 @@
 """Instructions and estimated cycles per inference on an emulated Cortex-M4.
 
 Each MLPerf Tiny int8 model (../shared/models/*_int8.tflite) is compiled for the cortex-m4
-target three times: the default (DSP-extension kernels, zero-weight channels removed, which
-is exact for every input), the same with --prune none, and with --portable-kernels; each
+target four times: the default (DSP-extension kernels, zero-weight channels removed, which
+is exact for every input), the same with --prune none, with --specialize (the kernels' loops
+instantiated on each layer's constant shape: more code, fewer instructions; the .text of
+both builds is printed), and with --portable-kernels; each
 runs on the `sim` engine (unicorn, Cortex-M4 model) on one fixed
 random input; its outputs are checked against the interpreter. Printed next to the best
 published MLPerf Tiny Cortex-M4 results (v1.1-v1.3, Nucleo-L4R5ZI at 120 MHz, converted to
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from backends.c.build import cross_sizes
 from backends.c.driver import compile_model
 from backends.c.sim import run_sim
 from compiler import interp
@@ -40,13 +43,16 @@ TFLM_V05 = {"ad": 1_210_000, "kws": 21_800_000, "resnet8": 84_500_000, "vww": 72
 GOAL = 0.8
 
 
-def measure(model: str, tmp: Path, portable: bool, prune: str = "zeros") -> dict:
+def measure(model: str, tmp: Path, portable: bool, prune: str = "zeros",
+            specialize: bool = False) -> dict:
     """One build: the DSP or the portable kernels; ``prune`` "zeros" (the default: the
-    zero-weight channels removed, exact for every input) or "none"."""
+    zero-weight channels removed, exact for every input) or "none"; ``specialize``: the DSP
+    kernels' loops specialized on the layers' shapes."""
     path = MODELS / f"{model}_int8.tflite"
-    out = tmp / f"{model}_{'portable' if portable else 'dsp'}_{prune}"
+    kind = "portable" if portable else "spec" if specialize else "dsp"
+    out = tmp / f"{model}_{kind}_{prune}"
     report = compile_model(load_model(str(path)), out, "net", "cortex-m4", source=path.name,
-                           dsp=not portable, prune=prune)
+                           dsp=not portable, prune=prune, specialize=specialize)
     graph = load_model(str(path))
     rng = np.random.default_rng(0)
     feeds = {n: rng.integers(-128, 128, v.type.shape).astype(np.int8)
@@ -56,6 +62,7 @@ def measure(model: str, tmp: Path, portable: bool, prune: str = "zeros") -> dict
     exact = all(np.array_equal(run.outputs[k], want[k]) for k in want)
     return {"macs": report["macs"], "instructions": run.report["instructions"],
             "cycles_estimate": run.report["cycles_estimate"], "bit_exact": exact,
+            "text": cross_sizes(out, "cortex-m4")["text"],
             "layers": [(x["kernel"], x["macs"], x["instructions"])
                        for x in run.report["layers"]]}
 
@@ -70,6 +77,7 @@ def main() -> None:
         for m in args.models.split(","):
             rows[m] = {"dsp": measure(m, Path(tmp), False),
                        "dsp_unpruned": measure(m, Path(tmp), False, "none"),
+                       "specialized": measure(m, Path(tmp), False, specialize=True),
                        "portable": measure(m, Path(tmp), True)}
     print("| model | MACs (with --prune none) | instructions (DSP) | instr/MAC | "
           "est. cycles (DSP) | instructions (DSP, --prune none) | instructions (portable) | "
@@ -80,12 +88,23 @@ def main() -> None:
         d, u, p = r["dsp"], r["dsp_unpruned"], r["portable"]
         best, who = BEST[m]
         goal = GOAL * best
-        exact = all(x["bit_exact"] for x in (d, u, p))
+        exact = all(x["bit_exact"] for x in r.values())
         print(f"| {m} | {d['macs']:,} ({u['macs']:,}) | {d['instructions']:,} | "
               f"{d['instructions'] / d['macs']:.2f} | {d['cycles_estimate']:,} | "
               f"{u['instructions']:,} | {p['instructions']:,} | {best:,} ({who}) | "
               f"{goal:,.0f} | {d['instructions'] / goal:.2f}x | {TFLM_V05[m]:,} | "
               f"{'yes' if exact else 'NO'} |")
+    print("\n--specialize against the default DSP build (the same kernels; .text: code, "
+          "without the weights)\n")
+    print("| model | instructions | --specialize | ratio | instr / goal (--specialize) | "
+          ".text | .text (--specialize) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for m, r in rows.items():
+        d, sp = r["dsp"], r["specialized"]
+        print(f"| {m} | {d['instructions']:,} | {sp['instructions']:,} | "
+              f"{sp['instructions'] / d['instructions']:.3f} | "
+              f"{sp['instructions'] / (GOAL * BEST[m][0]):.2f}x | {d['text']:,} | "
+              f"{sp['text']:,} |")
     print("\nper kernel (DSP build): instructions / MAC")
     for m, r in rows.items():
         agg: dict[str, list[int]] = {}

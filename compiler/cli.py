@@ -469,7 +469,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
                            pin=args.pin, pin_budget=args.pin_budget,
                            inplace=False if args.no_inplace else None,
                            prune=args.prune, val=args.val,
-                           dsp=False if args.portable_kernels else None)
+                           dsp=False if args.portable_kernels else None,
+                           specialize=args.specialize)
     if args.time_passes:
         _print_timings(inst.timings)
     if args.stats:
@@ -628,6 +629,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--portable-kernels", action="store_true",
                    help="portable C int8 kernels even on a core with the DSP extension "
                         "(Cortex-M4/M7/M33 get SMLAD kernels by default)")
+    p.add_argument("--specialize", action="store_true",
+                   help="instantiate the DSP convolutions' input expansion (im2col) on each "
+                        "layer's constant shape: fewer instructions, more code")
     p.add_argument("--calib", metavar="DATA", help="quantize a float model (PTQ) on this data")
     p.add_argument("--float", action="store_true", help="keep a float model float")
     p.add_argument("--observer", default="minmax", choices=["minmax", "percentile", "mse"])

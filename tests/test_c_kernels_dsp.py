@@ -71,10 +71,13 @@ def fc_graph(seed: int, last_real: float | None = None) -> Graph:
     return g
 
 
-def check(graph: Graph, kernel: str, tmp_path, seed: int) -> None:
+def check(graph: Graph, kernel: str, tmp_path, seed: int, specialize: bool = False) -> None:
     reference = parse(print_graph(graph))
-    report = compile_model(graph, tmp_path / "out", "net", "host", inplace=False, dsp=True)
+    report = compile_model(graph, tmp_path / "out", "net", "host", inplace=False, dsp=True,
+                           specialize=specialize)
     assert kernel in {layer["kernel"] for layer in report["layers"]}
+    assert all(layer.get("specialized", False) == specialize for layer in report["layers"]
+               if layer["kernel"] == kernel)
     rng = np.random.default_rng(seed + 1000)
     feeds = {"x": rng.integers(-128, 128, (3, *graph.inputs[0].type.shape), dtype=np.int8)}
     got = run_host(tmp_path / "out", feeds, sanitize=True, batch=True)["y"]
@@ -83,9 +86,11 @@ def check(graph: Graph, kernel: str, tmp_path, seed: int) -> None:
         assert got[i].tobytes() == want.tobytes(), f"seed {seed}, input {i}"
 
 
+@pytest.mark.parametrize("specialize", [False, True])
 @pytest.mark.parametrize("seed", range(12))
-def test_dsp_conv_bit_exact(seed, tmp_path):
-    check(conv_graph(seed), "edgeir_conv_s8_dsp", tmp_path, seed)
+def test_dsp_conv_bit_exact(seed, specialize, tmp_path):
+    """specialize: the im2col window instantiated on the layer's shape (--specialize)."""
+    check(conv_graph(seed), "edgeir_conv_s8_dsp", tmp_path, seed, specialize)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -151,21 +156,26 @@ def depthwise_graph(seed: int, last_real: float | None = None) -> Graph:
     return g
 
 
+@pytest.mark.parametrize("specialize", [False, True])
 @pytest.mark.parametrize("seed,lean", [(s, s % 3 == 0) for s in range(12)])
-def test_dsp_depthwise_inplace_bit_exact(seed, lean, tmp_path, monkeypatch):
+def test_dsp_depthwise_inplace_bit_exact(seed, lean, specialize, tmp_path, monkeypatch):
     """lean: the ring of raw int8 words, which the driver picks when the layer is the arena's
-    peak (a lone layer always is); otherwise the fast ring (the switch turned off)."""
+    peak (a lone layer always is); otherwise the fast ring (the switch turned off).
+    specialize: the kernel instantiated on the layer's shape and requantization mode."""
     from backends.c import driver
 
     if not lean:
         monkeypatch.setattr(driver, "lean_at_peak", lambda graph: False)
     graph = depthwise_graph(seed)
     reference = parse(print_graph(graph))
-    report = compile_model(graph, tmp_path / "out", "net", "host", inplace=True, dsp=True)
+    report = compile_model(graph, tmp_path / "out", "net", "host", inplace=True, dsp=True,
+                           specialize=specialize)
     kernels = {layer["kernel"] for layer in report["layers"]}
     dsp = "edgeir_depthwise_conv_s8_inplace_dsp" + ("_lean" if lean else "")
     if dsp not in kernels:  # the ring is not safe in place:
         assert kernels == {"edgeir_depthwise_conv_s8"}, kernels  # the portable kernel runs
+    else:
+        assert report["layers"][0].get("specialized", False) == specialize
     rng = np.random.default_rng(seed + 2000)
     feeds = {"x": rng.integers(-128, 128, (3, *graph.inputs[0].type.shape), dtype=np.int8)}
     got = run_host(tmp_path / "out", feeds, sanitize=True, batch=True)["y"]
@@ -208,17 +218,24 @@ def test_requantization_shortcut_equals_tflm(tmp_path):
     assert out.returncode == 0 and out.stdout.strip() == "20000000 cases, all equal", out.stdout
 
 
-@pytest.mark.parametrize("real", [0.3, 0.7, 1.5])
-def test_requantization_outside_the_records_takes_the_general_path(real, tmp_path):
+@pytest.mark.parametrize("real,specialize", [(0.3, False), (0.7, False), (1.5, False),
+                                             (0.7, True)])
+def test_requantization_outside_the_records_takes_the_general_path(real, specialize,
+                                                                    tmp_path):
     """A channel whose real multiplier is >= 1/4 (shift > -2) does not fit edgeir_rq's fast
     form: the layer's records take the general form (TFLM's arithmetic), still the DSP
-    kernel, bit-exact: fully connected, and a 3x3 depthwise (whose unrolled rows it skips)."""
+    kernel, bit-exact: fully connected, and a 3x3 depthwise (whose unrolled rows it skips;
+    specialized, the emitter states the mode as a constant)."""
     graphs = [(fc_graph(2, last_real=real), "edgeir_fc_s8_dsp"),
               (depthwise_graph(0, last_real=real), "edgeir_depthwise_conv_s8_inplace_dsp_lean")]
     for i, (graph, kernel) in enumerate(graphs):
         reference = parse(print_graph(graph))
         out = tmp_path / f"out{i}"
-        report = compile_model(graph, out, "net", "host", inplace=i == 1, dsp=True)
+        report = compile_model(graph, out, "net", "host", inplace=i == 1, dsp=True,
+                               specialize=specialize)
+        if specialize and i == 1:  # RQ_CLAMP (seed 0's narrower range) | RQ_GENERAL
+            assert re.search(r"depthwise_dsp\(&net_p\d+, in, w, rq, out, scratch, 1, 3\);",
+                             (out / "net.c").read_text())
         assert {layer["kernel"] for layer in report["layers"]} == {kernel}
         records = re.search(r"edgeir_rq \w+\[\d+\] = \{\s*\{-?\d+, -?\d+, -?\d+, (\d+)\}",
                             (out / "net_weights.c").read_text())
@@ -259,8 +276,16 @@ def sim_graph(kind: str, seed: int, full: bool) -> Graph:
     return full_range(graph) if full else graph
 
 
-@pytest.mark.parametrize("kind,seed,full", SIM_CASES)
-def test_dsp_assembly_on_the_emulator(kind, seed, full, tmp_path, monkeypatch):
+# --specialize on the emulator: the loops instantiated on each layer's shape, with gcc's
+# unrolling for Cortex-M4, around the same assembly
+SIM_SPECIALIZED = ([("conv", s, True, True) for s in range(4)] + [("conv", 0, False, True)]
+                   + [("depthwise", s, False, True) for s in (2, 14, 4)]
+                   + [("chain", s, True, True) for s in (16, 17, 18)])
+
+
+@pytest.mark.parametrize("kind,seed,full,specialize",
+                         [(*case, False) for case in SIM_CASES] + SIM_SPECIALIZED)
+def test_dsp_assembly_on_the_emulator(kind, seed, full, specialize, tmp_path, monkeypatch):
     """Compiled for cortex-m4 (the DSP kernels, their assembly) and run on the emulator: the
     bytes equal the interpreter's. Depthwise runs the sign-extended ring (dw3_fast_asm);
     chains are dw -> pointwise -> 3 x 3 conv fused with an add."""
@@ -270,7 +295,10 @@ def test_dsp_assembly_on_the_emulator(kind, seed, full, tmp_path, monkeypatch):
     monkeypatch.setattr(driver, "lean_at_peak", lambda graph: False)
     graph = sim_graph(kind, seed, full)
     reference = parse(print_graph(graph))
-    compile_model(graph, tmp_path / "out", "net", "cortex-m4", inplace=kind != "conv")
+    report = compile_model(graph, tmp_path / "out", "net", "cortex-m4",
+                           inplace=kind != "conv", specialize=specialize)
+    assert report["specialize"] == specialize
+    assert any(layer.get("specialized") for layer in report["layers"]) == specialize
     rng = np.random.default_rng(seed + 3000)
     feeds = {"x": rng.integers(-128, 128, (2, *graph.inputs[0].type.shape), dtype=np.int8)}
     got = run_sim(tmp_path / "out", feeds, batch=True).outputs["y"]

@@ -78,14 +78,20 @@ def random_chain(seed: int) -> Graph:
     return g
 
 
-@pytest.mark.parametrize("seed,dsp", [(s, False) for s in range(16)] +
-                         [(s, True) for s in range(16, 24)])
-def test_inplace_chain_bit_exact_under_sanitizers(seed, dsp, tmp_path):
+@pytest.mark.parametrize("seed,dsp,specialize", [(s, False, False) for s in range(16)] +
+                         [(s, True, False) for s in range(16, 24)] +
+                         [(s, True, True) for s in range(16, 24)])
+def test_inplace_chain_bit_exact_under_sanitizers(seed, dsp, specialize, tmp_path):
     """dsp: the DSP-extension twins of the pointwise and fused conv+add kernels (plain C
-    standing in for SMLAD/SXTB16 on the host) under the same in-place plans."""
+    standing in for SMLAD/SXTB16 on the host) under the same in-place plans; specialize:
+    the same with every layer's loops instantiated on its shape (--specialize)."""
     graph = random_chain(seed)
     reference = parse(print_graph(graph))
-    compile_model(graph, tmp_path / "out", "chain", "host", inplace=True, dsp=dsp)
+    report = compile_model(graph, tmp_path / "out", "chain", "host", inplace=True, dsp=dsp,
+                           specialize=specialize)
+    specialized = {layer["kernel"] for layer in report["layers"] if layer.get("specialized")}
+    assert specialized == ({"edgeir_pointwise_conv_s8_dsp_reverse", "edgeir_conv_add_s8_dsp"}
+                           | specialized if specialize else set()), specialized
     impls = {n.attrs.get("impl") for n in graph.nodes}
     suffix = "_dsp_reverse" if dsp else "_reverse"
     assert f"edgeir_pointwise_conv_s8{suffix}" in impls

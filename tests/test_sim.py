@@ -6,6 +6,7 @@ per-layer instruction counts plus the harness's overhead equal the total exactly
 cycle estimate is at least the instruction count. A small model's counts are deterministic
 (the same input twice in one session and in two sessions); weights in QSPI flash cost
 more estimated cycles than the same weights pinned into SRAM, for the same instructions.
+Two models compiled with --specialize give the interpreter's outputs in fewer instructions.
 The CLI writes the outputs and the report, and refuses bad setups with one line: a host
 OUTDIR, no cross compiler on PATH, no unicorn, an image too big for the target's regions,
 an emulator fault (with the PC and the symbol).
@@ -65,6 +66,30 @@ def test_outputs_match_interpreter_and_host_build(simulated):
             assert got.dtype == expected.dtype and got.shape == expected.shape
             assert got.tobytes() == expected.tobytes(), f"{model}: sample {i} vs interpreter"
             assert got.tobytes() == host[name][i].tobytes(), f"{model}: sample {i} vs host C"
+
+
+@pytest.mark.parametrize("model", ["kws", "resnet8"])
+def test_specialized_models_on_the_emulator(model, tmp_path):
+    """--specialize on shared models (KWS: a conv, depthwise and pointwise layers;
+    ResNet-8: convs and fused conv + adds): the outputs equal the interpreter's, every DSP
+    convolution is specialized, and it takes fewer instructions than the default build."""
+    graph = load_model(str(MODELS / f"{model}_int8.tflite"))
+    feeds = random_inputs(graph, 1, seed=11)
+    runs = {}
+    for specialize in (False, True):
+        out = tmp_path / str(specialize)
+        report = compile_model(load_model(str(MODELS / f"{model}_int8.tflite")), out, model,
+                               "cortex-m4", source=f"{model}_int8.tflite",
+                               specialize=specialize)
+        convs = [layer for layer in report["layers"]
+                 if "conv" in layer["kernel"] and layer["kernel"].endswith(("_dsp", "_lean",
+                                                                             "_reverse"))]
+        assert convs and all(layer.get("specialized", False) == specialize for layer in convs)
+        runs[specialize] = run_sim(out, feeds, batch=True)
+    want = interp.run(graph, {k: v[0] for k, v in feeds.items()})
+    for name, expected in want.items():
+        assert runs[True].outputs[name][0].tobytes() == expected.tobytes(), model
+    assert runs[True].report["instructions"] < runs[False].report["instructions"]
 
 
 def test_layer_counts_sum_to_the_total(simulated):

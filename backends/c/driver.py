@@ -37,7 +37,7 @@ def compile_model(graph: Graph, outdir: Path, name: str, target: str = "host",
                   progress: Callable | None = None, pin: str = "none",
                   pin_budget: int = 0, inplace: bool | None = None,
                   prune: str | None = "zeros", val: str | None = None,
-                  dsp: bool | None = None) -> dict:
+                  dsp: bool | None = None, specialize: bool = False) -> dict:
     """Compile ``graph`` into ``outdir``; the report as a dict. ``target`` is a built-in
     target name or a .toml target description. ``inplace`` (in-place kernels: less RAM,
     slower) defaults to on for microcontroller targets and off for the host. ``prune``
@@ -46,7 +46,8 @@ def compile_model(graph: Graph, outdir: Path, name: str, target: str = "host",
     keeping the int8 outputs on the calibration data bit for bit; "none") removes dead
     channels; ``val`` adds accuracy (or output SQNR) before and after pruning to the report.
     ``dsp`` (the int8 kernels for DSP-extension cores) defaults to the target's CPU having
-    it."""
+    it; ``specialize`` instantiates their input expansion on each layer's constant shape
+    (needs them)."""
     check_name(name)
     if prune == "none":
         prune = None
@@ -110,6 +111,11 @@ def compile_model(graph: Graph, outdir: Path, name: str, target: str = "host",
                           "unsupported")
     if dsp is None:
         dsp = tgt.has_dsp
+    if specialize and not dsp:
+        why = f"{tgt.cpu} has no DSP extension" if not tgt.has_dsp else \
+            "--portable-kernels was given"
+        raise EdgeirError(f"--specialize specializes the DSP-extension kernels, and {why}",
+                          "--specialize", "drop --specialize (or --portable-kernels)", "usage")
     lower = f"lower-c{{inplace={str(inplace).lower()},dsp={str(dsp).lower()}}}"
     backend = BACKEND_PIPELINE.replace("lower-c", lower)
     budget = pin_budget if pin == "hot" else 0
@@ -118,7 +124,7 @@ def compile_model(graph: Graph, outdir: Path, name: str, target: str = "host",
         run_pipeline(graph, parse_pipeline(PLAN_MEMORY), inst)
     run_pipeline(graph, parse_pipeline(f"place-weights{{pin={pin},budget={budget}}}"), inst)
     check_fit(graph, tgt, source)
-    files = generate(graph, name, tgt, source)
+    files = generate(graph, name, tgt, source, specialize)
     import json
 
     report = json.loads(files["report.json"])

@@ -96,6 +96,10 @@ class Module:
     flash_bytes: int = 0                    # bytes of the const arrays (weights, tables)
     pinned_bytes: int = 0                   # bytes of the arrays pinned into SRAM
     layer_pinned: bool = False              # the node being emitted reads pinned weights
+    specialize: bool = False                # --specialize: per-layer input expansion
+    functions: list[str] = field(default_factory=list)  # static C functions of the model
+    general_records: set[str] = field(default_factory=set)  # rq tables in the general form
+    specialized: set[str] = field(default_factory=set)  # nodes whose loops were specialized
 
     def fresh(self, stem: str) -> str:
         self.counter += 1
@@ -173,6 +177,20 @@ class Module:
         pname = self.fresh("p")
         self.params.append(f"static const {ctype} {pname} = {{{fields}}};")
         return pname
+
+    def expansion(self, node: Node, params: str, body: str, what: str) -> str:
+        """--specialize: a function of the model that expands a pixel's input with
+        edgeir_s8_dsp.h's ``body`` (expand_window or expand_pixel) instantiated on the
+        layer's constant parameter block ``params``; its C name."""
+        fname = self.fresh("expand")
+        call = (f"{body}(&{params}, in, px, dst, stage);" if body == "expand_window" else
+                f"(void)stage;\n  {body}(&{params}, in, px, dst);")
+        self.functions.append(
+            f"/* {node.loc or node.result.name}: {what} */\n"
+            f"static void {fname}(const int8_t *in, size_t px, uint32_t *dst, int8_t *stage) "
+            f"{{\n  {call}\n}}\n")
+        self.specialized.add(node.loc or node.result.name)
+        return fname
 
 
 Emitter = Callable[[Module, Node, Attrs], str]
@@ -281,7 +299,20 @@ def rq_records(m: Module, bias: np.ndarray, multiplier: Sequence[int], shift: Se
     else:  # the general form for the whole layer: TFLM's shift in round, shift 31
         rec[:channels, 2] = sh
         rec[:, 3] = 31
-    return m.table(rec, "edgeir_rq", "rq", pinned=m.layer_pinned)
+    name = m.table(rec, "edgeir_rq", "rq", pinned=m.layer_pinned)
+    if fast is None:
+        m.general_records.add(name)
+    return name
+
+
+RQ_MODES = ("the fast requantization", "the fast requantization and a clamp",
+            "the general requantization", "the general requantization and a clamp")
+
+
+def rq_mode(m: Module, rq: str, a: Attrs) -> int:
+    """rq_mode of edgeir_s8_dsp.h for a layer, known at compile time: RQ_CLAMP (1) for an
+    activation range narrower than int8's, RQ_GENERAL (2) for records in the general form."""
+    return int(a.act_min > -128 or a.act_max < 127) | (2 if rq in m.general_records else 0)
 
 
 # -- int8 -------------------------------------------------------------------------------------
@@ -331,8 +362,28 @@ def _conv_s8_dsp(m: Module, node: Node, a: Attrs) -> str:
                      f"{a.x_zp}, {a.out_zp}, {a.act_min}, {a.act_max}")
     wname = m.const_array(w, dsp_weights(w.data), align=4)
     rq = rq_records(m, b.data, a.multiplier, a.shift, oc, 2, a.out_zp, w.data)
-    return (f"{a.impl}(&{params}, {m.ptr(x)}, {wname}, {rq}, {m.out(node)}, "
-            f"(int8_t *)(arena + {a.scratch_offsets[0]}));")
+    args = (f"&{params}, {m.ptr(x)}, {wname}, {rq}, {m.out(node)}, "
+            f"(int8_t *)(arena + {a.scratch_offsets[0]})")
+    if not m.specialize:
+        return f"{a.impl}({args});"
+    if a.impl == "edgeir_conv_s8_dsp":
+        fn = m.expansion(node, params, "expand_window", "the im2col window of "
+                         + shape_note(x, kh, kw, a))
+        return f"edgeir_conv_s8_dsp_spec({args}, {fn});"
+    fn = m.expansion(node, params, "expand_pixel",
+                     f"a pointwise layer's input pixel, {x.type.shape[-1]} channels")
+    reverse = int(a.impl.endswith("_reverse"))
+    return f"edgeir_pointwise_conv_s8_dsp_spec({args}, {reverse}, {fn});"
+
+
+def shape_note(x: Value, kh: int, kw: int, a: Attrs) -> str:
+    """A specialized window's shape, for its comment: "3x3 taps, stride 1x1, dilation 1x1,
+    padding 1 1 1 1, over a 32x32x16 input"."""
+    _, h, w, c = x.type.shape
+    pads = "padding " + " ".join(map(str, a.get("pads", (0, 0, 0, 0))))
+    return (f"{kh}x{kw} taps, stride {'x'.join(map(str, a.get('strides', (1, 1))))}, dilation "
+            f"{'x'.join(map(str, a.get('dilations', (1, 1))))}, {pads}, over a {h}x{w}x{c} "
+            f"input")
 
 
 def dsp_depthwise_weights(w: np.ndarray) -> np.ndarray:
@@ -359,8 +410,21 @@ def _depthwise_s8_dsp(m: Module, node: Node, a: Attrs) -> str:
     wname = m.table(dsp_depthwise_weights(w.data), "int32_t", "w",
                     f"%{w.name}: {w.type}", pinned=w.name in m.pinned)
     rq = rq_records(m, b.data, a.multiplier, a.shift, oc, 4, a.out_zp, w.data)
-    return (f"{a.impl}(&{params}, {m.ptr(x)}, {wname}, {rq}, {m.out(node)}, "
-            f"(int8_t *)(arena + {a.scratch_offsets[0]}));")
+    args = (f"{m.ptr(x)}, {wname}, {rq}, {m.out(node)}, "
+            f"(int8_t *)(arena + {a.scratch_offsets[0]})")
+    if not m.specialize:
+        return f"{a.impl}(&{params}, {args});"
+    lean = int(a.impl.endswith("_lean"))
+    fname = m.fresh("depthwise")
+    mode = rq_mode(m, rq, a)
+    m.functions.append(
+        f"/* {node.loc or node.result.name}: depthwise, {shape_note(x, kh, kw, a)}; "
+        f"{'the raw ring' if lean else 'the sign-extended ring'}, {RQ_MODES[mode]} */\n"
+        f"static void {fname}(const int8_t *in, const int32_t *w, const edgeir_rq *rq, "
+        f"int8_t *out,\n    int8_t *scratch) {{\n"
+        f"  depthwise_dsp(&{params}, in, w, rq, out, scratch, {lean}, {mode});\n}}\n")
+    m.specialized.add(node.loc or node.result.name)
+    return f"{fname}({args});"
 
 
 @emitter("edgeir_fc_s8", "edgeir_fc_s8_dsp")
@@ -432,8 +496,13 @@ def _conv_add_s8(m: Module, node: Node, a: Attrs) -> str:
         lut = m.table(add_lut(a, k), "int32_t", "lut", "the add's scaled operands",
                       pinned=m.layer_pinned)
         out_rq = rq_records(m, np.zeros(1), a.out_multiplier, a.out_shift, 1, 1, a.out_zp)
-        return f"{a.impl}(&{cparams}, {m.ptr(x)}, {wname}, {rq}, &{aparams}, {lut}, " \
+        call = f"{a.impl}(&{cparams}, {m.ptr(x)}, {wname}, {rq}, &{aparams}, {lut}, " \
                f"{out_rq}, {tail}"
+        if m.specialize:
+            fn = m.expansion(node, cparams, "expand_window", "the im2col window of "
+                             + shape_note(x, kh, kw, ca))
+            call = call.replace(f"{a.impl}(", f"{a.impl}_spec(", 1)[:-2] + f", {fn});"
+        return call
     tail = f"&{aparams}, {k}, {tail}"
     wname = m.const_array(w, np.transpose(w.data, (1, 2, 3, 0)))
     mult = per_channel(m, ca.multiplier, oc, "mult")

@@ -5,7 +5,8 @@
 
 Every shared MLPerf Tiny model is compiled with the CLI, each in a fresh process, in the
 configurations of ``CONFIGS``: the int8 .tflite for the Cortex-M4 and for the host, the QDQ
-.onnx for the Cortex-M4, the FP32 .onnx with --float (host), and two post-training
+.onnx for the Cortex-M4, VWW with --specialize (its per-layer functions), the FP32 .onnx with
+--float (host), and two post-training
 quantizations (--calib) on calibration data made here from a seeded generator. The manifest
 records, per configuration, the sha256 of every file of the output directory (sources,
 headers, the copied kernels, report.json, the linker fragment, CMake and make fragments).
@@ -61,6 +62,8 @@ CONFIGS = (
     + [Config(f"{m}_int8-host", f"{m}_int8.tflite") for m in NETS]
     + [Config(f"{m}_qdq-cortex-m4", f"{m}_qdq.onnx", ("--target", "cortex-m4")) for m in NETS]
     + [Config(f"{m}_fp32-float-host", f"{m}_fp32.onnx", ("--float",)) for m in NETS]
+    + [Config("vww_int8-cortex-m4-specialize", "vww_int8.tflite",
+              ("--target", "cortex-m4", "--specialize"))]
     + [Config("kws_fp32-calib-cortex-m4", "kws_fp32.onnx", ("--target", "cortex-m4"), 8),
        Config("resnet8_fp32-calib-host", "resnet8_fp32.onnx", (), 8)])
 

@@ -228,6 +228,24 @@ void edgeir_depthwise_conv_s8_inplace_dsp_lean(const edgeir_conv_s8_params *p,
 void edgeir_fc_s8_dsp(const edgeir_fc_s8_params *p, const int8_t *in, const int8_t *w,
                       const edgeir_rq *rq, int8_t *out);
 
+/* The same convolutions with the expansion of a pixel's input (its im2col window into int16
+ * pairs, edgeir_s8_dsp.h) passed in: what --specialize emits, one `window` per layer
+ * instantiated on the layer's constant parameter block. `window` expands output pixel px's
+ * input into the slot `dst` of a pixel pair's buffer (`stage`: the scratch's staging bytes
+ * when in_c % 4 != 0). The pointwise kernel runs backward when `reverse` is set. */
+typedef void (*edgeir_dsp_window)(const int8_t *in, size_t px, uint32_t *dst, int8_t *stage);
+void edgeir_conv_s8_dsp_spec(const edgeir_conv_s8_params *p, const int8_t *in, const int8_t *w,
+                             const edgeir_rq *rq, int8_t *out, int8_t *scratch,
+                             edgeir_dsp_window window);
+void edgeir_conv_add_s8_dsp_spec(const edgeir_conv_s8_params *p, const int8_t *in,
+                                 const int8_t *w, const edgeir_rq *rq,
+                                 const edgeir_add_s8_params *add, const int32_t *lut,
+                                 const edgeir_rq *out_rq, const int8_t *residual, int8_t *out,
+                                 int8_t *scratch, edgeir_dsp_window window);
+void edgeir_pointwise_conv_s8_dsp_spec(const edgeir_conv_s8_params *p, const int8_t *in,
+                                       const int8_t *w, const edgeir_rq *rq, int8_t *out,
+                                       int8_t *scratch, int reverse, edgeir_dsp_window pixel);
+
 typedef struct {
   edgeir_window win;       /* in_c == out_c; dil 1 */
   int32_t act_min, act_max;
