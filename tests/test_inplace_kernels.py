@@ -72,6 +72,8 @@ def random_chain(seed: int) -> Graph:
     out_q = q(0.15, -1)
     attrs = {"a_zp": dconv.type.quant.zero_point, "b_zp": res.type.quant.zero_point,
              "out_zp": out_q.zero_point, **add_params(0.11, 0.12, 0.15)}
+    if seed % 2:  # a fused ReLU: the add's output clamped from its zero point up
+        attrs["act_min"], attrs["act_max"] = out_q.zero_point, 127
     e = g.append(Node("qadd", [dconv, res], [TensorType("i8", cc.type.shape, out_q)], attrs,
                       loc="add")).result
     g.add_output(e, "y")

@@ -85,25 +85,12 @@ typedef struct {
   const edgeir_conv_s8_params *p;
   const edgeir_rq *rq;
   const edgeir_add_s8_params *add; /* NULL: a plain convolution */
-  const int32_t *lut;              /* the add's scaled operands, see add_out */
+  const int32_t *lut;              /* the add's scaled operands, see channels_2_add */
   const edgeir_rq *out_rq;         /* the add's output requantization */
   const int8_t *residual;
   int8_t *out;
 } dsp_sink;
 
-
-/* The int8 add of the fused conv + add (TFLM ADD) on the convolution's requantized value v
- * and the residual r. Each operand's scaled value, ((x - zp) << left_shift) times its
- * multiplier, depends on one int8 only: lower-c tabulated both (lut[0..255]: the
- * convolution's operand, lut[256..511]: the residual's, indexed by value + 128), so the add
- * is two loads and the output requantization. */
-static inline int8_t add_out(const dsp_sink *s, int32_t v, int32_t r) {
-  const edgeir_add_s8_params *a = s->add;
-  const edgeir_rq *q = s->out_rq;
-  const int32_t sum = s->lut[v + 128] + s->lut[256 + 128 + r];
-  return (int8_t)edgeir_clamp_i32(rq_core(sum, q->mult, q->round, q->shift), a->act_min,
-                                  a->act_max);
-}
 
 /* The requantized 2 x 2 block of channel pair q[0..1]: v = (ch0, px0), (ch0, px1),
  * (ch1, px0), (ch1, px1). The accumulators start at the bias (int32 addition wraps alike in
@@ -292,9 +279,25 @@ static __attribute__((noinline)) void channels_2_add(const dsp_sink *s, const ui
   int8_t *o = s->out + px0 * (size_t)out_c;
   const int8_t *r = s->residual + px0 * (size_t)out_c;
   const int32_t n = two ? 2 * out_c : out_c;
+  /* The int8 add (TFLM ADD) of the convolution's requantized value and the residual. Each
+   * operand's scaled value, ((x - zp) << left_shift) times its multiplier, depends on one
+   * int8 only: lower-c tabulated both (lut[0..255]: the convolution's operand, lut[256..511]:
+   * the residual's, indexed by value + 128), so the add is two loads and the output
+   * requantization. Everything it reads is in locals first: the int8 stores may alias the
+   * parameter blocks for the compiler, which would reload them at every output. */
+  const int32_t *lc = s->lut + 128, *lr = s->lut + 256 + 128;
+  const int32_t mult = s->out_rq->mult, round = s->out_rq->round, shift = s->out_rq->shift;
+  const int32_t lo = s->add->act_min, hi = s->add->act_max;
   int32_t i;
   channels_2(s, x, w, g, conv, conv + out_c);
-  for (i = 0; i < n; ++i) o[i] = add_out(s, conv[i], r[i]);
+  /* r[i] is read before o[i] is written: out may be the residual */
+  if (lo == -128 && hi == 127) /* int8's full range: the clamp is a saturation */
+    for (i = 0; i < n; ++i)
+      o[i] = (int8_t)dsp_ssat8(rq_core(lc[conv[i]] + lr[r[i]], mult, round, shift));
+  else
+    for (i = 0; i < n; ++i)
+      o[i] = (int8_t)edgeir_clamp_i32(rq_core(lc[conv[i]] + lr[r[i]], mult, round, shift),
+                                      lo, hi);
 }
 
 /* ---- convolutions -------------------------------------------------------------------------- */
