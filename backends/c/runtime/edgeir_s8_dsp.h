@@ -1,14 +1,17 @@
-/* edgeir int8 kernels for cores with the DSP extension: the primitives and the input
- * expansion (im2col into int16 pairs), shared by edgeir_s8_dsp.c and, with --specialize, by
- * the generated model code.
+/* edgeir int8 kernels for cores with the DSP extension: the primitives, the requantization,
+ * the input expansion (im2col into int16 pairs) and the in-place depthwise kernel, shared by
+ * edgeir_s8_dsp.c and, with --specialize, by the generated model code.
  *
- * The expansion is written once, over a layer's edgeir_conv_s8_params. edgeir_s8_dsp.c
- * compiles it as one out-of-line function that reads the shape at run time. A model compiled
- * with --specialize defines EDGEIR_SPECIALIZE before including this file and instantiates
- * it per layer on the layer's `static const` parameter block: gcc folds every field to a
+ * The expansion and the depthwise kernel are written once, over a layer's
+ * edgeir_conv_s8_params. edgeir_s8_dsp.c compiles each as one out-of-line function that
+ * reads the shape at run time. A model compiled with --specialize defines EDGEIR_SPECIALIZE
+ * before including this file and instantiates them per layer on the layer's `static const`
+ * parameter block (EDGEIR_DSP_FN: always inlined there): gcc folds every field to a
  * constant, so the branches on the shape resolve at compile time, the divisions by the
- * output width become multiplications, and the loops over a tap's channels unroll
- * (EDGEIR_UNROLL). Same source, same bytes out: only the loop control differs.
+ * output width and the ring's height become multiplications, and the loops over a tap's
+ * channels and a ring row's pixels unroll (EDGEIR_UNROLL). Same source, same bytes out:
+ * only the loop control differs. The depthwise kernel also takes its requantization mode
+ * from the emitter then (a constant; -1 at run time: read from the records).
  */
 #ifndef EDGEIR_S8_DSP_H
 #define EDGEIR_S8_DSP_H
