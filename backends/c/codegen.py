@@ -40,7 +40,7 @@ def check_name(name: str) -> None:
 def generate(graph: Graph, name: str, target: Target | str = "host",
              source: str = "", specialize: bool = False) -> dict[str, str]:
     """The C library of a lowered, planned graph: file name -> text. ``specialize``: the DSP
-    convolutions expand their inputs with functions instantiated on each layer's constant
+    kernels' input expansion and depthwise kernel instantiated on each layer's constant
     shape (faster, more code)."""
     check_name(name)
     tgt = load_target(target) if isinstance(target, str) else target
@@ -79,7 +79,7 @@ def generate(graph: Graph, name: str, target: Target | str = "host",
     files["edgeir_kernels.h"] = (RUNTIME / "edgeir_kernels.h").read_text()
     for k in sorted(m.kernels):
         files[k] = (RUNTIME / k).read_text()
-    if "edgeir_s8_dsp.c" in m.kernels:  # its primitives and expansion, shared with --specialize
+    if "edgeir_s8_dsp.c" in m.kernels:  # its shared half, which --specialize instantiates
         files["edgeir_s8_dsp.h"] = (RUNTIME / "edgeir_s8_dsp.h").read_text()
     files["report.json"] = json.dumps(report(m, tgt, source, dbg), indent=2,
                                       sort_keys=True) + "\n"

@@ -46,8 +46,8 @@ def compile_model(graph: Graph, outdir: Path, name: str, target: str = "host",
     keeping the int8 outputs on the calibration data bit for bit; "none") removes dead
     channels; ``val`` adds accuracy (or output SQNR) before and after pruning to the report.
     ``dsp`` (the int8 kernels for DSP-extension cores) defaults to the target's CPU having
-    it; ``specialize`` instantiates their input expansion on each layer's constant shape
-    (needs them)."""
+    it; ``specialize`` instantiates their input expansion and depthwise kernel on each
+    layer's constant shape (needs them)."""
     check_name(name)
     if prune == "none":
         prune = None

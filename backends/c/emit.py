@@ -96,7 +96,7 @@ class Module:
     flash_bytes: int = 0                    # bytes of the const arrays (weights, tables)
     pinned_bytes: int = 0                   # bytes of the arrays pinned into SRAM
     layer_pinned: bool = False              # the node being emitted reads pinned weights
-    specialize: bool = False                # --specialize: per-layer input expansion
+    specialize: bool = False                # --specialize: per-layer kernel loops
     functions: list[str] = field(default_factory=list)  # static C functions of the model
     general_records: set[str] = field(default_factory=set)  # rq tables in the general form
     specialized: set[str] = field(default_factory=set)  # nodes whose loops were specialized
@@ -178,19 +178,26 @@ class Module:
         self.params.append(f"static const {ctype} {pname} = {{{fields}}};")
         return pname
 
-    def expansion(self, node: Node, params: str, body: str, what: str) -> str:
-        """--specialize: a function of the model that expands a pixel's input with
-        edgeir_s8_dsp.h's ``body`` (expand_window or expand_pixel) instantiated on the
-        layer's constant parameter block ``params``; its C name."""
-        fname = self.fresh("expand")
-        call = (f"{body}(&{params}, in, px, dst, stage);" if body == "expand_window" else
-                f"(void)stage;\n  {body}(&{params}, in, px, dst);")
-        self.functions.append(
-            f"/* {node.loc or node.result.name}: {what} */\n"
-            f"static void {fname}(const int8_t *in, size_t px, uint32_t *dst, int8_t *stage) "
-            f"{{\n  {call}\n}}\n")
+    def specialized_function(self, node: Node, stem: str, comment: str, params: str,
+                             body: str) -> str:
+        """--specialize: a static function of the model (``params``: its parameter list,
+        ``body``: its statements) instantiating edgeir_s8_dsp.h's code for ``node``'s layer;
+        its C name."""
+        fname = self.fresh(stem)
+        self.functions.append(f"/* {node.loc or node.result.name}: {comment} */\n"
+                              f"static void {fname}({params}) {{\n  {body}\n}}\n")
         self.specialized.add(node.loc or node.result.name)
         return fname
+
+    def expansion(self, node: Node, params: str, body: str, what: str) -> str:
+        """--specialize: a function expanding a pixel's input with edgeir_s8_dsp.h's
+        ``body`` (expand_window or expand_pixel) on the layer's constant parameter block
+        ``params``; its C name."""
+        call = (f"{body}(&{params}, in, px, dst, stage);" if body == "expand_window" else
+                f"(void)stage;\n  {body}(&{params}, in, px, dst);")
+        return self.specialized_function(
+            node, "expand", what, "const int8_t *in, size_t px, uint32_t *dst, int8_t *stage",
+            call)
 
 
 Emitter = Callable[[Module, Node, Attrs], str]
@@ -415,15 +422,13 @@ def _depthwise_s8_dsp(m: Module, node: Node, a: Attrs) -> str:
     if not m.specialize:
         return f"{a.impl}(&{params}, {args});"
     lean = int(a.impl.endswith("_lean"))
-    fname = m.fresh("depthwise")
     mode = rq_mode(m, rq, a)
-    m.functions.append(
-        f"/* {node.loc or node.result.name}: depthwise, {shape_note(x, kh, kw, a)}; "
-        f"{'the raw ring' if lean else 'the sign-extended ring'}, {RQ_MODES[mode]} */\n"
-        f"static void {fname}(const int8_t *in, const int32_t *w, const edgeir_rq *rq, "
-        f"int8_t *out,\n    int8_t *scratch) {{\n"
-        f"  depthwise_dsp(&{params}, in, w, rq, out, scratch, {lean}, {mode});\n}}\n")
-    m.specialized.add(node.loc or node.result.name)
+    fname = m.specialized_function(
+        node, "depthwise", f"depthwise, {shape_note(x, kh, kw, a)}; "
+        f"{'the raw ring' if lean else 'the sign-extended ring'}, {RQ_MODES[mode]}",
+        "const int8_t *in, const int32_t *w, const edgeir_rq *rq, int8_t *out,\n"
+        "    int8_t *scratch", f"depthwise_dsp(&{params}, in, w, rq, out, scratch, {lean}, "
+        f"{mode});")
     return f"{fname}({args});"
 
 
@@ -488,27 +493,25 @@ def _conv_add_s8(m: Module, node: Node, a: Attrs) -> str:
                                a.a_shift, a.b_multiplier, a.b_shift, a.out_multiplier,
                                a.out_shift, a.act_min, a.act_max]))
     residual = node.operands[1 - k]
-    tail = (f"{m.ptr(residual)}, {m.out(node)}, "
-            f"(int8_t *)(arena + {a.scratch_offsets[0]}));")
+    tail = f"{m.ptr(residual)}, {m.out(node)}, (int8_t *)(arena + {a.scratch_offsets[0]})"
     if a.impl == "edgeir_conv_add_s8_dsp":
         wname = m.const_array(w, dsp_weights(w.data), align=4)
         rq = rq_records(m, b.data, ca.multiplier, ca.shift, oc, 2, ca.out_zp, w.data)
         lut = m.table(add_lut(a, k), "int32_t", "lut", "the add's scaled operands",
                       pinned=m.layer_pinned)
         out_rq = rq_records(m, np.zeros(1), a.out_multiplier, a.out_shift, 1, 1, a.out_zp)
-        call = f"{a.impl}(&{cparams}, {m.ptr(x)}, {wname}, {rq}, &{aparams}, {lut}, " \
-               f"{out_rq}, {tail}"
-        if m.specialize:
-            fn = m.expansion(node, cparams, "expand_window", "the im2col window of "
-                             + shape_note(x, kh, kw, ca))
-            call = call.replace(f"{a.impl}(", f"{a.impl}_spec(", 1)[:-2] + f", {fn});"
-        return call
+        args = f"&{cparams}, {m.ptr(x)}, {wname}, {rq}, &{aparams}, {lut}, {out_rq}, {tail}"
+        if not m.specialize:
+            return f"{a.impl}({args});"
+        fn = m.expansion(node, cparams, "expand_window", "the im2col window of "
+                         + shape_note(x, kh, kw, ca))
+        return f"{a.impl}_spec({args}, {fn});"
     tail = f"&{aparams}, {k}, {tail}"
     wname = m.const_array(w, np.transpose(w.data, (1, 2, 3, 0)))
     mult = per_channel(m, ca.multiplier, oc, "mult")
     shift = per_channel(m, ca.shift, oc, "shift")
     return (f"{a.impl}(&{cparams}, {m.ptr(x)}, {wname}, {m.const_array(b)}, {mult}, "
-            f"{shift}, {tail}")
+            f"{shift}, {tail});")
 
 
 @emitter("edgeir_mul_s8")
